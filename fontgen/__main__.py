@@ -1,0 +1,3 @@
+from fontgen.cli import main
+
+main()

@@ -1,0 +1,324 @@
+"""The `fontgen` command line: thin click wrappers over the pipeline modules."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from fontgen.errors import FontgenError
+
+
+class Workdir:
+    """The default folders of DESIGN.md, all under one work directory."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.data = root / "data"
+        self.runs = root / "runs"
+        self.latest_run = self.runs / "latest"
+        self.generated = root / "generated"
+        self.fonts = root / "fonts"
+
+    def generated_for(self, style_id: int) -> Path:
+        return self.generated / f"style-{style_id}"
+
+
+class FontgenGroup(click.Group):
+    """Turns FontgenError into one line on stderr and exit status 1 (tracebacks only with --debug)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except FontgenError as exc:
+            if ctx.meta.get("debug"):
+                raise
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            raise click.ClickException("interrupted") from None
+
+
+@click.group(cls=FontgenGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("fontgen-work"),
+              show_default=True, help="Where data, runs, generated glyphs and fonts go by default.")
+@click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+@click.version_option(package_name="fontgen")
+@click.pass_context
+def cli(ctx: click.Context, workdir: Path, debug: bool) -> None:
+    """Complete a CJK font: learn its style from the glyphs it has, draw the missing ones.
+
+    \b
+    Pipeline (each step runs with no options on the bundled fonts_sample/):
+      fontgen render      fonts -> paired glyph images (WORKDIR/data)
+      fontgen train       images -> Zi2Zi GAN checkpoint (WORKDIR/runs/latest)
+      fontgen generate    --style ID: draw the glyphs that style's font lacks
+      fontgen vectorize   glyph images -> outlines -> TTF (WORKDIR/fonts)
+      fontgen evaluate    quality on held-out characters
+    """
+    ctx.obj = Workdir(workdir)
+    ctx.meta["debug"] = debug
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="fontgen")
+    except Exception as exc:  # noqa: BLE001 - a bug, not a user error: say so in one line
+        if "--debug" in sys.argv[1:]:
+            raise
+        click.echo(f"fontgen: unexpected error: {type(exc).__name__}: {exc} (run with --debug for a traceback)",
+                   err=True)
+        sys.exit(1)
+
+
+# Each subcommand below parses options, resolves the workdir defaults, and calls one
+# importable function of its pipeline module. Heavy imports (torch) stay inside them so
+# `fontgen --help` is instant.
+
+# === render ===
+@cli.command()
+@click.option("--source", "source", metavar="FONT", help="Content font (path, or path#N for face N of a collection). "
+              "Default: the source of fonts_sample/.")
+@click.option("--target", "targets", metavar="FONT", multiple=True,
+              help="Style font, repeatable; style ids are 0, 1, ... in the order given. Default: fonts_sample/ styles.")
+@click.option("--charset", metavar="NAME|FILE",
+              help="Builtin (gb2312-1, gb2312-2, gb2312, big5, jis0208, ksx1001-hanja) or a UTF-8 text file. "
+                   "Default: fonts_sample/charset.txt, or gb2312-1 with --source.")
+@click.option("--chars", metavar="TEXT", help="Render exactly these characters (overrides --charset).")
+@click.option("--size", type=int, default=256, show_default=True, help="Image size in pixels (64-512).")
+@click.option("--margin", type=float, default=0.0, show_default=True, help="Uniform margin around the em box, pixels.")
+@click.option("--val-fraction", type=float, default=0.1, show_default=True,
+              help="Share of each style's characters held out for validation/evaluation.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the train/validation split.")
+@click.option("--workers", type=int, default=None, help="Rendering processes. Default: number of CPU cores.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Dataset folder. Default: WORKDIR/data.")
+@click.pass_obj
+def render(workdir: Workdir, source, targets, charset, chars, size, margin, val_fraction, seed, workers, out):
+    """Render paired glyph images: the source font gives content, each target font a style.
+
+    Characters count as present in a font only with a real, inked, non-placeholder glyph;
+    the report says what each font skipped and why. Writes the dataset folder (manifest +
+    memory-mappable arrays) and preview.png.
+
+    \b
+    Examples:
+      fontgen render
+      fontgen render --source Noto.otf --target kai.ttf --target ming.ttc#1 --charset gb2312-1
+    """
+    from fontgen import render as render_step
+    from fontgen.fonts import FontSpec
+
+    out = out or workdir.data
+    options = dict(image_size=size, margin=margin, val_fraction=val_fraction, seed=seed)
+    if workers is not None:
+        options["workers"] = max(1, workers)
+    if source or targets:
+        if not (source and targets):
+            raise click.UsageError("give both --source and at least one --target (or neither, for fonts_sample/)")
+        char_list, charset_name = render_step.resolve_chars(charset, chars, "gb2312-1")
+        job = render_step.RenderJob(
+            source=FontSpec.parse(source),
+            targets=[render_step.StyleFont(i, FontSpec.parse(t).path.stem, FontSpec.parse(t)) for i, t in enumerate(targets)],
+            chars=char_list, charset_name=charset_name, out=out, **options)
+    else:
+        job = render_step.default_job(out, **options)
+        if charset or chars:
+            job.chars, job.charset_name = render_step.resolve_chars(charset, chars, "gb2312-1")
+    report = render_step.render_dataset(job, log=lambda line: click.echo(line, err=True))
+    click.echo(f"wrote {report.out}: {report.chars} characters, {report.pairs} pairs "
+               f"({report.train_pairs} train, {report.val_pairs} validation); preview {report.preview}")
+
+
+# === train ===
+@cli.command()
+@click.option("--data", type=click.Path(file_okay=False, path_type=Path),
+              help="Dataset folder written by `fontgen render`. Default: WORKDIR/data.")
+@click.option("--run", "run_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Run folder (checkpoint.pt, log.jsonl, samples/). Default: a new WORKDIR/runs/<timestamp>; "
+                   "with --resume, WORKDIR/runs/latest. WORKDIR/runs/latest always points to the newest run.")
+@click.option("--preset", type=click.Choice(["auto", "tiny", "cpu", "full"]), default="auto", show_default=True,
+              help="Size/batch/steps/width defaults: full = 256 px, ngf/ndf 64, batch 64, 50000 steps (a GPU); "
+                   "cpu = 64 px, ngf/ndf 16, batch 16, 3000 steps (about 10 minutes on 2 cores); tiny = a smoke "
+                   "test. auto: full on CUDA, cpu on a CPU. Explicit options below override the preset.")
+@click.option("--steps", type=int, help="Total optimizer steps of the run (a resumed run continues up to it). "
+              "Default: from the preset, or the resumed checkpoint's.")
+@click.option("--batch-size", type=int, help="Images per step (per process under torchrun). Default: from the preset.")
+@click.option("--image-size", type=int, help="Model resolution (64-512, power of two, or 192/384); the data is "
+              "resized on the device if it differs. Default: from the preset.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="auto: CUDA if present (bf16 autocast, TF32, channels_last), else CPU (fp32).")
+@click.option("--resume", is_flag=True, help="Continue the run (--run, default runs/latest) from its checkpoint: "
+              "same step, optimizer, lr, RNG and data order. Options left out are taken from the checkpoint.")
+@click.option("--init-from", type=click.Path(dir_okay=False, path_type=Path), metavar="CHECKPOINT",
+              help="Start a new run from a trained checkpoint's weights (same model config; fresh optimizers, "
+                   "step 0), e.g. to adapt to a new font with few glyphs.")
+@click.option("--freeze-encoder", is_flag=True, help="Train only G's decoder and style embedding (with "
+              "--init-from: adapt to a new font without forgetting the content encoder).")
+@click.option("--l1-weight", type=float, default=100.0, show_default=True,
+              help="Pixel L1 weight (50-100); higher is sharper-to-target but blurrier.")
+@click.option("--const-weight", type=float, default=5.0, show_default=True,
+              help="Constancy loss weight (bottleneck of source vs of output); 15 drowned the GAN term.")
+@click.option("--perceptual-weight", type=float, default=0.02, show_default=True,
+              help="VGG16 relu1_2+relu2_2 feature L1 weight (0.01-0.05); 0 turns it off (no VGG weights needed).")
+@click.option("--category-weight", type=float, default=1.0, show_default=True,
+              help="Style-classification weight, the same in D and G.")
+@click.option("--vgg-weights", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
+              help="VGG16 state dict for the perceptual loss. Default: torchvision's cache under TORCH_HOME "
+                   "(never downloaded: offline, put the file there or pass this).")
+@click.option("--const-target", type=click.Choice(["fake", "real"]), default="fake", show_default=True,
+              help="Constancy compares encoder(source) with encoder(generated) (zi2zi), or with encoder(target) "
+                   "(for comparison only; it never looks at the output).")
+@click.option("--perceptual-every", type=int, default=1, show_default=True,
+              help="Apply the perceptual loss every N steps (debugging only).")
+@click.option("--d-steps", type=int, default=1, show_default=True, help="D updates per G update.")
+@click.option("--grad-clip", type=float, default=0.0, show_default=True,
+              help="Clip the gradient norm of G and D to this (0: off).")
+@click.option("--warmup-steps", type=int, default=0, show_default=True,
+              help="Ramp the L1 and constancy weights linearly from 0 over these steps (0: off).")
+@click.option("--lr", type=float, default=2e-4, show_default=True, help="Adam learning rate (betas 0.5, 0.999).")
+@click.option("--lr-schedule", type=int, default=0, show_default=True, metavar="EPOCHS",
+              help="Halve the lr every EPOCHS epochs down to 2e-6, as zi2zi does (0: constant).")
+@click.option("--ngf", type=int, help="Generator width. Default: from the preset.")
+@click.option("--ndf", type=int, help="Discriminator width. Default: from the preset.")
+@click.option("--norm", type=click.Choice(["instance", "batch"]), help="Normalisation. Default: instance.")
+@click.option("--self-attention/--no-self-attention", default=None, help="SAGAN self-attention in G. Default: off.")
+@click.option("--spectral-norm/--no-spectral-norm", default=None, help="Spectral norm in D. Default: off.")
+@click.option("--augment/--no-augment", default=None,
+              help="Small random scale/shift, the same for source and target. Default: off.")
+@click.option("--compile", "compile_", is_flag=True, help="torch.compile G and D (faster steps after a slow start).")
+@click.option("--sample-every", type=int, default=500, show_default=True,
+              help="Write samples/step-N.png (source | generated | target of fixed validation glyphs) every N steps.")
+@click.option("--checkpoint-every", type=int, default=1000, show_default=True,
+              help="Write checkpoint.pt (atomically) every N steps, and at the end.")
+@click.option("--seed", type=int, help="Seed of weights, data order, dropout. Default: 0 (or the resumed run's).")
+@click.pass_obj
+def train(workdir: Workdir, data, run_dir, preset, steps, batch_size, image_size, device, resume, init_from,
+          freeze_encoder, l1_weight, const_weight, perceptual_weight, category_weight, vgg_weights, const_target,
+          perceptual_every, d_steps, grad_clip, warmup_steps, lr, lr_schedule, ngf, ndf, norm, self_attention,
+          spectral_norm, augment, compile_, sample_every, checkpoint_every, seed):
+    """Train the Zi2Zi GAN on a rendered dataset; writes a run folder with checkpoint.pt.
+
+    Multi-GPU: `torchrun --nproc-per-node N -m fontgen train ...` (batch size per GPU).
+
+    \b
+    Examples:
+      fontgen train                                   # preset by device
+      fontgen train --perceptual-weight 0 --steps 2000
+      fontgen train --resume --steps 20000
+      fontgen train --init-from runs/base/checkpoint.pt --freeze-encoder --data newfont-data
+    """
+    from fontgen import train as train_step
+
+    config = train_step.TrainConfig(
+        data=data or workdir.data, runs_dir=workdir.runs, run=run_dir, preset=preset, device=device, steps=steps,
+        batch_size=batch_size, image_size=image_size, ngf=ngf, ndf=ndf, norm=norm, self_attention=self_attention,
+        spectral_norm=spectral_norm, resume=resume, init_from=init_from, freeze_encoder=freeze_encoder,
+        l1_weight=l1_weight, const_weight=const_weight, perceptual_weight=perceptual_weight,
+        category_weight=category_weight, vgg_weights=vgg_weights, const_target=const_target,
+        perceptual_every=perceptual_every, d_steps=d_steps, grad_clip=grad_clip, warmup_steps=warmup_steps, lr=lr,
+        lr_schedule=lr_schedule, augment=augment, compile=compile_, sample_every=sample_every,
+        checkpoint_every=checkpoint_every, seed=seed)
+    path = train_step.train(config, log=lambda line: click.echo(line, err=True))
+    click.echo(f"checkpoint {path}")
+
+
+# === generate ===
+@cli.command()
+@click.option("--style", required=True, metavar="ID|NAME|BLEND",
+              help="Style id or name from the checkpoint's style table, or a blend such as 3:0.5,12:0.5.")
+@click.option("--run", "run_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Run folder to use. Default: WORKDIR/runs/latest.")
+@click.option("--checkpoint", type=click.Path(path_type=Path), help="Checkpoint file (instead of --run).")
+@click.option("--target-font", metavar="FONT",
+              help="The font to complete, if not the style's font from training; only what it lacks is drawn.")
+@click.option("--chars", metavar="TEXT", help="Draw these characters instead of the missing ones.")
+@click.option("--charset", metavar="NAME|FILE", help="Draw this charset's characters instead of the missing ones.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder. Default: WORKDIR/generated/style-ID.")
+@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--seed", type=int, help="Sample with dropout on, seeded (default: deterministic, dropout off).")
+@click.option("--interpolate", nargs=2, metavar="A B", help="Also write a strip per glyph blending style A into B.")
+@click.option("--steps", type=int, default=5, show_default=True, help="Frames of each --interpolate strip.")
+@click.pass_obj
+def generate(workdir: Workdir, style, run_dir, checkpoint, target_font, chars, charset, out, batch_size, device,
+             seed, interpolate, steps):
+    """Draw the glyphs a style's font lacks (uXXXX.png + manifest.json + contact-sheet.png).
+
+    By default: the training charset's characters that the source font has and the style's
+    font lacks. Glyphs that come out nearly empty or broken into pieces are flagged.
+
+    \b
+    Examples:
+      fontgen generate --style 12
+      fontgen generate --style kai-ukai --chars 永国
+      fontgen generate --style 3:0.5,12:0.5 --out blend/
+    """
+    from fontgen import generate as generate_step
+    from fontgen.charsets import load_charset, unique_chars
+    from fontgen.checkpoint import resolve_checkpoint
+    from fontgen.fonts import FontSpec
+
+    if chars and charset:
+        raise click.UsageError("give --chars or --charset, not both")
+    path = resolve_checkpoint(run_dir, checkpoint, workdir)
+    char_list = unique_chars(chars) if chars else (load_charset(charset) if charset else None)
+    job = generate_step.GenerateJob(checkpoint=path, style=style, target_font=FontSpec.parse(target_font) if target_font else None,
+                                    chars=char_list, batch_size=batch_size, device=device, seed=seed,
+                                    interpolate=tuple(interpolate) if interpolate else None, steps=steps)
+    if out is None:
+        from fontgen.checkpoint import load_checkpoint
+        styles = load_checkpoint(path).get("styles", [])
+        style_id = max((w, k) for k, w in generate_step.parse_style(style, styles).items())[1]
+        out = workdir.generated_for(style_id)
+    job.out = out
+    report = generate_step.generate_glyphs(job, log=lambda line: click.echo(line, err=True))
+    click.echo(f"wrote {report.glyphs} glyphs of style {report.style_id} to {report.out} in {report.seconds:.1f}s; "
+               f"contact sheet {report.contact_sheet}")
+    for kind, flagged in report.flagged.items():
+        if flagged:
+            click.echo(f"flagged {kind}: {len(flagged)} glyphs: {''.join(flagged[:40])}", err=True)
+
+
+# === vectorize ===
+
+# === evaluate ===
+@cli.command()
+@click.option("--run", "run_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Run folder to evaluate. Default: WORKDIR/runs/latest (works while it trains).")
+@click.option("--checkpoint", type=click.Path(path_type=Path), help="Checkpoint file (instead of --run).")
+@click.option("--data", type=click.Path(file_okay=False, path_type=Path),
+              help="Dataset folder. Default: the one the checkpoint was trained on.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Where metrics.json and worst.png go. Default: RUN/eval.")
+@click.option("--compare", "compare_run", type=click.Path(file_okay=False, path_type=Path),
+              help="A second run folder to evaluate on the same data and print side by side.")
+@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.pass_obj
+def evaluate(workdir: Workdir, run_dir, checkpoint, data, out, compare_run, batch_size, device):
+    """Measure quality on held-out characters: L1, RMSE, SSIM, IoU per style and overall.
+
+    \b
+    Examples:
+      fontgen evaluate
+      fontgen evaluate --run fontgen-work/runs/a --compare fontgen-work/runs/b
+    """
+    from fontgen import evaluate as evaluate_step
+    from fontgen.checkpoint import resolve_checkpoint
+
+    path = resolve_checkpoint(run_dir, checkpoint, workdir)
+    job = evaluate_step.EvaluateJob(checkpoint=path, out=out or path.parent / "eval", data=data,
+                                    batch_size=batch_size, device=device)
+    log = lambda line: click.echo(line, err=True)  # noqa: E731
+    results = evaluate_step.evaluate_checkpoint(job, log=log)
+    other = None
+    if compare_run:
+        other_path = resolve_checkpoint(compare_run, None, workdir)
+        other_job = evaluate_step.EvaluateJob(checkpoint=other_path, out=other_path.parent / "eval",
+                                              data=data or Path(results["dataset"]), batch_size=batch_size,
+                                              device=device)
+        other = evaluate_step.evaluate_checkpoint(other_job, log=log)
+        click.echo(f"A = {path} (step {results['step']})\nB = {other_path} (step {other['step']})")
+    click.echo(evaluate_step.format_table(results, other))
+    click.echo(f"metrics {Path(results['out']) / 'metrics.json'}; worst glyphs {Path(results['out']) / 'worst.png'}")

@@ -1,0 +1,252 @@
+"""`fontgen render`: fonts -> the paired glyph dataset (source = content, targets = styles)."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+from tqdm import tqdm
+
+from fontgen import dataset
+from fontgen.charsets import load_charset, unique_chars
+from fontgen.errors import FontgenError
+from fontgen.fonts import Coverage, FontSpec, Geometry, GlyphRenderer, coverage, family_name, file_sha256, open_font
+
+SAMPLE_DIR = Path(__file__).resolve().parent.parent / "fonts_sample"
+# Identical renderings are found on small images: placeholders differ from real glyphs at any size.
+PLACEHOLDER_CHECK_SIZE = 48
+CHUNK = 128
+
+
+@dataclass
+class StyleFont:
+    id: int
+    name: str
+    spec: FontSpec
+
+
+@dataclass
+class RenderJob:
+    source: FontSpec
+    targets: list[StyleFont]
+    chars: list[str]
+    charset_name: str
+    out: Path
+    image_size: int = 256
+    margin: float = 0.0
+    val_fraction: float = 0.1
+    seed: int = 0
+    workers: int = field(default_factory=lambda: min(os.cpu_count() or 1, 8))
+
+
+@dataclass
+class RenderReport:
+    out: Path
+    chars: int
+    pairs: int
+    train_pairs: int
+    val_pairs: int
+    coverage: dict[str, dict]  # font label -> {"requested", "present", "skipped": {reason: n}}
+    preview: Path
+
+
+def sample_manifest(sample_dir: Path = SAMPLE_DIR) -> dict:
+    path = sample_dir / "manifest.json"
+    if not path.is_file():
+        raise FontgenError(f"no default fonts: {path} is missing; pass --source and --target")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def default_job(out: Path, sample_dir: Path = SAMPLE_DIR, **overrides) -> RenderJob:
+    """The render job of the bundled fonts_sample/: its source, its styles, its charset."""
+    manifest = sample_manifest(sample_dir)
+    source = FontSpec(sample_dir / manifest["source"]["path"], int(manifest["source"].get("face", 0)))
+    targets = [StyleFont(int(s["id"]), s["name"], FontSpec(sample_dir / s["path"], int(s.get("face", 0))))
+               for s in manifest["styles"]]
+    charset = str(sample_dir / manifest["charset"])
+    return RenderJob(source=source, targets=targets, chars=load_charset(charset), charset_name=charset, out=out,
+                     **overrides)
+
+
+def resolve_chars(charset: str | None, chars: str | None, fallback: str) -> tuple[list[str], str]:
+    if chars:
+        picked = unique_chars(chars)
+        if not picked:
+            raise FontgenError("--chars holds no characters")
+        return picked, "--chars"
+    name = charset or fallback
+    return load_charset(name), name
+
+
+def _coverage_entry(cov: Coverage, requested: int) -> dict:
+    skipped: dict[str, int] = {}
+    for reason in cov.missing.values():
+        skipped[reason] = skipped.get(reason, 0) + 1
+    return {"requested": requested, "present": len(cov.present), "skipped": skipped}
+
+
+# Worker side: one renderer per (font, geometry) per process, pixels written straight into
+# the memory-mapped array so no image crosses a process boundary.
+_RENDERERS: dict = {}
+
+
+def _render_rows(font: str, geometry: dict, chars: list[str], array_path: str, rows: list[int]) -> int:
+    key = (font, json.dumps(geometry, sort_keys=True))
+    renderer = _RENDERERS.get(key)
+    if renderer is None:
+        renderer = _RENDERERS[key] = GlyphRenderer(FontSpec.parse(font), Geometry.from_dict(geometry))
+    array = np.load(array_path, mmap_mode="r+")
+    for ch, row in zip(chars, rows):
+        array[row] = renderer.render(ch)
+    array.flush()
+    return len(chars)
+
+
+def render_dataset(job: RenderJob, progress: bool = True, log=print) -> RenderReport:
+    if not 64 <= job.image_size <= 512:
+        raise FontgenError(f"--size must be between 64 and 512 pixels, got {job.image_size}")
+    if not 0 <= job.val_fraction < 1:
+        raise FontgenError(f"--val-fraction must be in [0, 1), got {job.val_fraction}")
+    if not job.targets:
+        raise FontgenError("no target fonts given")
+    ids = [t.id for t in job.targets]
+    if len(set(ids)) != len(ids):
+        raise FontgenError(f"style ids must be unique, got {ids}")
+
+    def describe(spec: FontSpec) -> tuple:
+        font = open_font(spec)
+        geometry = Geometry.for_font(font, job.image_size, job.margin)
+        entry = dataset.FontEntry(str(spec.path), spec.face, family_name(font), file_sha256(spec.path), geometry)
+        return font, entry
+
+    source_font, source_entry = describe(job.source)
+    target_fonts = {}
+    for target in job.targets:
+        font, entry = describe(target.spec)
+        if (entry.sha256, entry.face) == (source_entry.sha256, source_entry.face):
+            raise FontgenError(f"target {target.spec} is the source font itself; pick a different target")
+        target_fonts[target.id] = (font, entry)
+
+    def check_renderer(spec: FontSpec, font) -> GlyphRenderer:
+        return GlyphRenderer(spec, Geometry.for_font(font, PLACEHOLDER_CHECK_SIZE, job.margin))
+
+    report: dict[str, dict] = {}
+    source_cov = coverage(source_font, job.chars, check_renderer(job.source, source_font))
+    report[f"source {job.source}"] = _coverage_entry(source_cov, len(job.chars))
+    chars = source_cov.present
+    if not chars:
+        raise FontgenError(f"the charset ({job.charset_name}, {len(job.chars)} characters) has nothing in "
+                           f"common with the source font {job.source}")
+    log(f"source {job.source}: {source_cov.summary()} of {len(job.chars)} requested")
+    pairs: list[tuple[int, int]] = []  # (char row, style id)
+    row_of = {ch: i for i, ch in enumerate(chars)}
+    for target in job.targets:
+        font, _ = target_fonts[target.id]
+        cov = coverage(font, chars, check_renderer(target.spec, font))
+        report[f"style {target.id} {target.name}"] = _coverage_entry(cov, len(chars))
+        log(f"style {target.id:>2} {target.name}: {cov.summary()}")
+        pairs.extend((row_of[ch], target.id) for ch in cov.present)
+    if not pairs:
+        raise FontgenError("no target font has any character of the charset; nothing to pair")
+
+    size = job.image_size
+    writer = dataset.DatasetWriter(job.out, size, len(chars), len(pairs))
+    try:
+        pair_char = writer["pair_char"]
+        pair_style = writer["pair_style"]
+        pair_split = writer["pair_split"]
+        writer["codepoints"][:] = [ord(ch) for ch in chars]
+        for i, (row, style_id) in enumerate(pairs):
+            pair_char[i], pair_style[i] = row, style_id
+            pair_split[i] = dataset.split_is_val(ord(chars[row]), style_id, job.val_fraction, job.seed)
+
+        tasks = []  # (font, geometry, chars, array file, rows)
+        source_path = str(writer.tmp / "source.npy")
+        for start in range(0, len(chars), CHUNK):
+            tasks.append((str(job.source), source_entry.geometry.to_dict(), chars[start:start + CHUNK],
+                          source_path, list(range(start, min(start + CHUNK, len(chars))))))
+        images_path = str(writer.tmp / "images.npy")
+        for target in job.targets:
+            rows = [i for i, (_, sid) in enumerate(pairs) if sid == target.id]
+            geometry = target_fonts[target.id][1].geometry.to_dict()
+            for start in range(0, len(rows), CHUNK):
+                part = rows[start:start + CHUNK]
+                tasks.append((str(target.spec), geometry, [chars[pairs[i][0]] for i in part], images_path, part))
+        _run_tasks(tasks, job.workers, total=len(chars) + len(pairs), progress=progress)
+
+        styles = [dataset.Style(t.id, t.name, target_fonts[t.id][1]) for t in job.targets]
+        val_pairs = int(np.count_nonzero(np.asarray(pair_split)))
+        preview_path = writer.tmp / "preview.png"
+        write_preview(preview_path, chars, pairs, writer["source"], writer["images"], styles)
+        manifest = {
+            "format": dataset.FORMAT,
+            "version": dataset.VERSION,
+            "image_size": size,
+            "margin": job.margin,
+            "source": source_entry.to_dict(),
+            "styles": [s.to_dict() for s in styles],
+            "charset": {"name": job.charset_name, "requested": len(job.chars), "chars": len(chars)},
+            "split": {"val_fraction": job.val_fraction, "seed": job.seed, "by": "character, per style",
+                      "train_pairs": len(pairs) - val_pairs, "val_pairs": val_pairs},
+            "coverage": report,
+        }
+        writer.commit(manifest)
+    except BaseException:
+        writer.abort()
+        raise
+    return RenderReport(job.out, len(chars), len(pairs), len(pairs) - val_pairs, val_pairs, report,
+                        job.out / "preview.png")
+
+
+def _run_tasks(tasks: list, workers: int, total: int, progress: bool) -> None:
+    bar = tqdm(total=total, unit="glyph", desc="render", disable=not progress, dynamic_ncols=True)
+    try:
+        if workers <= 1:
+            for task in tasks:
+                bar.update(_render_rows(*task))
+            return
+        # spawn: the parent may hold torch/OpenMP threads that a fork would copy in a bad state.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            futures = [pool.submit(_render_rows, *task) for task in tasks]
+            try:
+                for future in as_completed(futures):
+                    bar.update(future.result())
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+    finally:
+        bar.close()
+
+
+def write_preview(path: Path, chars: list[str], pairs: list[tuple[int, int]], source: np.ndarray,
+                  images: np.ndarray, styles: list[dataset.Style], rows: int = 6, cell: int = 64) -> None:
+    """A grid: one row per character, columns source | each style (blank where the style lacks it)."""
+    index = {(row, sid): i for i, (row, sid) in enumerate(pairs)}
+    picks = np.linspace(0, len(chars) - 1, num=min(rows, len(chars))).round().astype(int)
+    header, pad = 18, 2
+    width = (len(styles) + 1) * (cell + pad) + pad
+    sheet = Image.new("L", (width, header + len(picks) * (cell + pad) + pad), 255)
+    draw = ImageDraw.Draw(sheet)
+    label_font = ImageFont.load_default()
+    for col, label in enumerate(["src"] + [str(s.id) for s in styles]):
+        draw.text((pad + col * (cell + pad) + 2, 3), label, fill=0, font=label_font)
+    for r, row in enumerate(picks):
+        y = header + pad + r * (cell + pad)
+        cells = [source[row]] + [images[index[(row, s.id)]] if (row, s.id) in index else None for s in styles]
+        for col, pixels in enumerate(cells):
+            x = pad + col * (cell + pad)
+            if pixels is None:
+                draw.rectangle([x, y, x + cell - 1, y + cell - 1], outline=200)
+                draw.line([x, y, x + cell - 1, y + cell - 1], fill=200)
+                continue
+            sheet.paste(Image.fromarray(np.asarray(pixels)).resize((cell, cell), Image.Resampling.BOX), (x, y))
+            draw.rectangle([x, y, x + cell - 1, y + cell - 1], outline=220)
+    sheet.save(path)

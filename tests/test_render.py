@@ -1,0 +1,269 @@
+"""`fontgen render` on the real sample fonts: coverage, geometry, dataset folder, bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from fontTools.fontBuilder import FontBuilder
+from fontTools.pens.boundsPen import BoundsPen
+from fontTools.pens.ttGlyphPen import TTGlyphPen
+from fontTools.ttLib import TTFont
+
+from fontgen import render as render_step
+from fontgen.cli import cli
+from fontgen.dataset import load_dataset
+from fontgen.fonts import FontSpec, Geometry, GlyphRenderer, coverage, open_font
+
+GEOMETRY_CHARS = "一口回国永家飞鸟的"
+
+
+def fonttools_present(spec: FontSpec, chars) -> set[str]:
+    """Coverage computed independently of fontgen: cmap -> non-.notdef glyph with ink."""
+    font = TTFont(str(spec.path), fontNumber=spec.face if spec.path.suffix.lower() == ".ttc" else -1)
+    cmap, glyphs = font.getBestCmap(), font.getGlyphSet()
+    present = set()
+    for ch in chars:
+        name = cmap.get(ord(ch))
+        if name is None or name == ".notdef":
+            continue
+        pen = BoundsPen(glyphs)
+        glyphs[name].draw(pen)
+        if pen.bounds is not None:
+            present.add(ch)
+    return present
+
+
+def test_sample_fonts_cover_what_the_brief_asks(sample_manifest, sample_styles, sample_chars):
+    assert 600 <= len(sample_chars) <= 1000
+    assert len(sample_styles) >= 14 and 12 in sample_styles
+    suffixes = {spec.path.suffix.lower() for spec in sample_styles.values()}
+    assert ".ttc" in suffixes and ".otf" in suffixes
+    otf = next(s for s in sample_styles.values() if s.path.suffix.lower() == ".otf")
+    assert "CFF " in TTFont(str(otf.path)) or "CFF2" in TTFont(str(otf.path))
+
+
+def test_counts_match_fonttools_coverage(small_dataset, sample_source, sample_styles):
+    data = load_dataset(small_dataset)
+    chars = [chr(int(cp)) for cp in data.codepoints]
+    assert set(chars) <= fonttools_present(sample_source, chars)
+    requested = data.manifest["charset"]["requested"]
+    assert len(chars) == requested  # the source covers the whole sample charset
+    for style in data.styles:
+        expected = fonttools_present(sample_styles[style.id], chars)
+        assert set(data.chars_of_style(style.id)) == expected, style.name
+        entry = data.manifest["coverage"][f"style {style.id} {style.name}"]
+        assert entry["present"] == len(expected)
+        assert entry["present"] + sum(entry["skipped"].values()) == len(chars)
+    # every style misses something, so there is something to generate
+    assert all(len(data.chars_of_style(s.id)) < len(chars) for s in data.styles)
+
+
+@pytest.fixture(scope="module")
+def geometry_dataset(tmp_path_factory, sample_source, sample_styles) -> Path:
+    out = tmp_path_factory.mktemp("geom") / "data"
+    targets = [render_step.StyleFont(i, f"s{i}", spec) for i, spec in sample_styles.items()]
+    job = render_step.RenderJob(source=sample_source, targets=targets, chars=list(GEOMETRY_CHARS),
+                                charset_name="test", out=out, image_size=256, workers=2)
+    render_step.render_dataset(job, progress=False, log=lambda line: None)
+    return out
+
+
+def _check_bbox(pixels: np.ndarray, spec: FontSpec, geometry: Geometry, ch: str) -> None:
+    font = open_font(spec, lazy=False)
+    glyphs = font.getGlyphSet()
+    pen = BoundsPen(glyphs)
+    glyphs[font.getBestCmap()[ord(ch)]].draw(pen)
+    x0, y0, x1, y1 = pen.bounds
+    left, bottom = geometry.to_pixels(x0, y0)
+    right, top = geometry.to_pixels(x1, y1)
+    ys, xs = np.nonzero(pixels < 250)  # ink = at least 2% coverage; fainter is anti-aliasing dust
+    ink = (xs.min(), xs.max() + 1, ys.min(), ys.max() + 1)
+    # pixels the outline touches, against pixels that hold ink
+    for got, want in zip(ink, (math.floor(left), math.ceil(right), math.floor(top), math.ceil(bottom))):
+        if 0 < want < geometry.image_size:  # the em box may clip a glyph; clipped sides say nothing
+            assert abs(got - want) <= 1.0, (str(spec), ch, ink, (left, right, top, bottom))
+
+
+def test_ink_bbox_is_outline_bbox_through_recorded_transform(geometry_dataset, sample_source, sample_styles):
+    data = load_dataset(geometry_dataset)
+    for row, cp in enumerate(data.codepoints):
+        _check_bbox(np.asarray(data.source[row]), sample_source, data.source_font.geometry, chr(int(cp)))
+    pair_char, pair_style = np.asarray(data.pair_char), np.asarray(data.pair_style)
+    checked_suffixes = set()
+    for i in range(len(pair_char)):
+        style = data.style(int(pair_style[i]))
+        spec = sample_styles[style.id]
+        _check_bbox(np.asarray(data.images[i]), spec, style.font.geometry, chr(int(data.codepoints[pair_char[i]])))
+        checked_suffixes.add(spec.path.suffix.lower())
+    assert {".ttc", ".otf"} <= checked_suffixes  # collection faces and CFF outlines both went through
+
+
+def test_geometry_is_em_box_not_glyph_box(geometry_dataset):
+    """一 stays a thin bar in the middle; it is not stretched to fill the canvas."""
+    data = load_dataset(geometry_dataset)
+    row = list(map(int, data.codepoints)).index(ord("一"))
+    ys, xs = np.nonzero(np.asarray(data.source[row]) < 128)
+    assert ys.max() - ys.min() < 0.2 * 256 and xs.max() - xs.min() > 0.6 * 256
+    geometry = data.source_font.geometry
+    assert geometry.scale == pytest.approx(256 / geometry.units_per_em)
+    x_px, y_px = geometry.to_pixels(300.0, 200.0)
+    assert np.allclose(geometry.to_font_units(x_px, y_px), (300.0, 200.0))
+
+
+def test_memmapped_dataset_has_the_rendered_pixels(small_dataset, sample_source, sample_styles):
+    data = load_dataset(small_dataset)
+    assert isinstance(data.images, np.memmap) and isinstance(data.source, np.memmap)
+    assert data.images.dtype == np.uint8 and data.images.shape[1:] == (64, 64)
+    source_renderer = GlyphRenderer(sample_source, data.source_font.geometry)
+    for row in (0, len(data.codepoints) // 2, len(data.codepoints) - 1):
+        assert np.array_equal(data.source[row], source_renderer.render(chr(int(data.codepoints[row]))))
+    for i in (0, len(data.pair_char) - 1):
+        style = data.style(int(data.pair_style[i]))
+        renderer = GlyphRenderer(sample_styles[style.id], style.font.geometry)
+        assert np.array_equal(data.images[i], renderer.render(chr(int(data.codepoints[data.pair_char[i]]))))
+    # the source glyph is stored once per character, not once per pair
+    assert len(data.source) == len(data.codepoints) < len(data.pair_char)
+
+
+def test_split_is_deterministic_and_by_character(small_dataset, tmp_path, sample_chars):
+    data = load_dataset(small_dataset)
+    val = data.pair_indices("val")
+    assert 0 < len(val) < len(data.pair_char)
+    assert len(data.pair_indices("train")) + len(val) == len(data.pair_char)
+    again = tmp_path / "again"
+    job = render_step.default_job(again, image_size=64, val_fraction=0.2, workers=1)
+    job.chars = sample_chars[::max(1, len(sample_chars) // 60)][:60]
+    render_step.render_dataset(job, progress=False, log=lambda line: None)
+    assert np.array_equal(load_dataset(again).pair_split, data.pair_split)
+    assert (again / "preview.png").stat().st_size > 1000
+
+
+def build_font(path: Path, shapes: dict[str, list], cmap: dict[int, str]) -> None:
+    """A tiny TrueType font: shapes maps glyph names to lists of rectangles (x0, y0, x1, y1)."""
+    fb = FontBuilder(1000, isTTF=True)
+    order = [".notdef", *shapes]
+    fb.setupGlyphOrder(order)
+    fb.setupCharacterMap(cmap)
+    glyphs = {}
+    for name in order:
+        pen = TTGlyphPen(None)
+        for x0, y0, x1, y1 in shapes.get(name, [(100, 0, 900, 800)] if name == ".notdef" else []):
+            pen.moveTo((x0, y0)), pen.lineTo((x0, y1)), pen.lineTo((x1, y1)), pen.lineTo((x1, y0)), pen.closePath()
+        glyphs[name] = pen.glyph()
+    fb.setupGlyf(glyphs)
+    fb.setupHorizontalMetrics({name: (1000, 0) for name in order})
+    fb.setupHorizontalHeader(ascent=880, descent=-120)
+    fb.setupNameTable({"familyName": "Placeholder Test", "styleName": "Regular"})
+    fb.setupOS2(sTypoAscender=880, sTypoDescender=-120, usWinAscent=880, usWinDescent=120)
+    fb.setupPost()
+    fb.save(str(path))
+
+
+def test_placeholders_empty_and_notdef_glyphs_are_missing(tmp_path):
+    shapes = {"tofu": [(50, -100, 950, 850)], "empty": []}
+    shapes.update({f"real{i}": [(100 + 60 * i, 100, 300 + 60 * i, 700)] for i in range(3)})
+    shapes.update({f"same{i}": [(200, 200, 800, 600)] for i in range(6)})  # different glyphs, one drawing
+    cmap = {0x4E00 + i: "tofu" for i in range(10)}
+    cmap.update({0x4E10 + i: f"real{i}" for i in range(3)})
+    cmap.update({0x4E20 + i: f"same{i}" for i in range(6)})
+    cmap[0x4E30] = "empty"
+    cmap[0x4E31] = ".notdef"
+    path = tmp_path / "placeholder.ttf"
+    build_font(path, shapes, cmap)
+    spec = FontSpec(path)
+    font = open_font(spec)
+    chars = [chr(cp) for cp in sorted(cmap)] + ["\u4e40"]
+    cov = coverage(font, chars, GlyphRenderer(spec, Geometry.for_font(font, 48)))
+    assert cov.present == [chr(0x4E10 + i) for i in range(3)]
+    assert cov.missing[chr(0x4E00)] == "shared placeholder glyph"
+    assert cov.missing[chr(0x4E20)] == "placeholder rendering"
+    assert cov.missing[chr(0x4E30)] == "empty outline"
+    # fontTools drops cmap entries that point at glyph 0 when it compiles, so either reason is right
+    assert cov.missing[chr(0x4E31)] in (".notdef", "not in cmap")
+    assert cov.missing["\u4e40"] == "not in cmap"
+
+
+# --- bad input: one clear message, exit 1 (2 for usage), nothing written ---------------------------
+
+
+def run_render(tmp_path: Path, *args: str):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["--workdir", str(tmp_path / "work"), "render", "--out", str(out), *args])
+    return result, out
+
+
+@pytest.fixture()
+def not_a_font(tmp_path) -> Path:
+    path = tmp_path / "notes.ttf"
+    path.write_text("this is not a font\n" * 20)
+    return path
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing", "font not found"),
+    ("not-a-font", "not a usable TrueType/OpenType font"),
+    ("face-out-of-range", "face 9 does not exist"),
+    ("no-common-chars", "nothing in common"),
+    ("unknown-charset", "unknown charset"),
+    ("target-is-source", "is the source font itself"),
+])
+def test_bad_input_gives_one_clear_error_and_writes_nothing(tmp_path, not_a_font, sample_source, sample_styles,
+                                                            case, message):
+    ttc = next(s for s in sample_styles.values() if s.path.suffix.lower() == ".ttc")
+    target = str(sample_styles[0])
+    args = {
+        "missing": ["--source", str(tmp_path / "nope.ttf"), "--target", target, "--chars", "永"],
+        "not-a-font": ["--source", str(sample_source), "--target", str(not_a_font), "--chars", "永"],
+        "face-out-of-range": ["--source", str(sample_source), "--target", f"{ttc.path}#9", "--chars", "永"],
+        "no-common-chars": ["--source", str(sample_source), "--target", target, "--chars", "\U00020000\U0002A700"],
+        "unknown-charset": ["--source", str(sample_source), "--target", target, "--charset", "gb9999"],
+        "target-is-source": ["--source", str(sample_source), "--target", str(sample_source), "--chars", "永"],
+    }[case]
+    result, out = run_render(tmp_path, *args)
+    assert result.exit_code == 1, result.output
+    assert message in result.output
+    assert result.output.count("Error") == 1 and "Traceback" not in result.output
+    assert not out.exists() and not list(out.parent.glob(".out.tmp-*"))
+
+
+def test_usage_errors_exit_2(tmp_path, sample_source):
+    result, out = run_render(tmp_path, "--source", str(sample_source))
+    assert result.exit_code == 2 and "--target" in result.output
+    result, out = run_render(tmp_path, "--size", "many")
+    assert result.exit_code == 2
+    assert not out.exists()
+
+
+def test_interrupted_render_leaves_no_dataset(tmp_path, monkeypatch, sample_chars):
+    calls = []
+
+    def failing(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    real = render_step._render_rows
+    monkeypatch.setattr(render_step, "_render_rows", failing)
+    out = tmp_path / "data"
+    job = render_step.default_job(out, image_size=64, workers=1)
+    job.chars = sample_chars[:300]
+    with pytest.raises(KeyboardInterrupt):
+        render_step.render_dataset(job, progress=False, log=lambda line: None)
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_default_render_through_the_cli(tmp_path, sample_chars):
+    """No --source/--target: fonts_sample/ is used; the summary names what was written."""
+    result = CliRunner().invoke(cli, ["--workdir", str(tmp_path), "render", "--size", "64", "--chars",
+                                      "".join(sample_chars[:20]), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "data" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["image_size"] == 64 and manifest["charset"]["chars"] == 20
+    assert len(manifest["styles"]) >= 14
+    assert "wrote" in result.output and math.isclose(manifest["split"]["val_fraction"], 0.1)
