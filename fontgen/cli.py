@@ -281,6 +281,63 @@ def generate(workdir: Workdir, style, run_dir, checkpoint, target_font, chars, c
 
 
 # === vectorize ===
+@cli.command()
+@click.argument("glyph_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Font to write. Default: WORKDIR/fonts/<family>-fontgen-style-ID.ttf (or <target>-fontgen-style-ID.ttf).")
+@click.option("--merge-into", "merge_into", metavar="FONT",
+              help="Add the glyphs to a copy of this font (path or path#N); the input is never modified.")
+@click.option("--replace", is_flag=True, help="With --merge-into: replace characters the font already has.")
+@click.option("--workers", type=int, default=None, help="Tracing processes. Default: min(CPU cores, 4).")
+@click.option("--units-per-em", "units_per_em", type=int,
+              help="Geometry for a folder without manifest.json: UPM of the font the images were drawn for.")
+@click.option("--em-top", "em_top", type=float, help="With --units-per-em: top of the em box, font units (default 0.88 em).")
+@click.option("--margin", type=float, help="With --units-per-em: margin around the em box, pixels (default 0).")
+@click.option("--fit-error", "fit_error", type=float, default=0.3, show_default=True,
+              help="Max distance of the fitted curves from the traced outline, pixels.")
+@click.option("--corner-angle", "corner_angle", type=float, default=50.0, show_default=True,
+              help="Turn (degrees, within about 2.5 px) that makes a sharp corner instead of a smooth curve.")
+@click.option("--min-speck-area", "min_speck_area", type=float, default=3.0, show_default=True,
+              help="Drop ink specks and holes smaller than this, square pixels.")
+@click.option("--min-iou", "min_iou", type=float, default=0.75, show_default=True,
+              help="Fail when a glyph rendered back from the font matches its image worse than this (IoU).")
+@click.pass_obj
+def vectorize(workdir: Workdir, glyph_dir, out, merge_into, replace, workers, units_per_em, em_top, margin,
+              fit_error, corner_angle, min_speck_area, min_iou):
+    """Trace generated glyph images into outlines and write a verified TTF.
+
+    GLYPH_DIR holds uXXXX.png images and manifest.json (default: the newest folder under
+    WORKDIR/generated/). Without a manifest give the geometry with --units-per-em. The
+    font is checked (fontTools, OpenType Sanitizer, render-back IoU) before it is kept; a
+    specimen sheet is written beside it.
+
+    \b
+    Examples:
+      fontgen vectorize
+      fontgen vectorize fontgen-work/generated/style-12 --merge-into mykai.ttf
+      fontgen vectorize edited/ --units-per-em 1000 --out edited.ttf
+    """
+    from fontgen import vectorize as vec
+    from fontgen.errors import FontgenError
+
+    if glyph_dir is None:
+        candidates = [p for p in workdir.generated.glob("*") if p.is_dir() and not p.name.startswith(".")] \
+            if workdir.generated.is_dir() else []
+        if not candidates:
+            raise FontgenError(f"no generated glyph folders under {workdir.generated}; run `fontgen generate` "
+                               "or pass GLYPH_DIR")
+        glyph_dir = max(candidates, key=lambda p: p.stat().st_mtime)
+        click.echo(f"vectorizing {glyph_dir}", err=True)
+    if replace and not merge_into:
+        raise click.UsageError("--replace only makes sense with --merge-into")
+    if units_per_em is None and (em_top is not None or margin is not None):
+        raise click.UsageError("--em-top and --margin need --units-per-em")
+    options = vec.TraceOptions(fit_error=fit_error, corner_angle=corner_angle, min_speck_area=min_speck_area)
+    result = vec.vectorize_folder(glyph_dir, out=out, merge_into=merge_into, replace=replace, workers=workers,
+                                  units_per_em=units_per_em, em_top=em_top, margin=margin, options=options,
+                                  fonts_dir=workdir.fonts, min_iou=min_iou)
+    click.echo(result.summary())
+
 
 # === evaluate ===
 @cli.command()

@@ -1,0 +1,1313 @@
+"""Vectorize: generated glyph images -> outlines -> a valid TrueType font.
+
+Pipeline (DESIGN.md "Generated-glyph folder" and "Glyph geometry"):
+
+1. Trace each 8-bit anti-aliased image at sub-pixel precision: marching squares on the
+   0.5 iso-level of the ink (linear interpolation along the sample grid gives sub-pixel
+   contour points). Every contour is oriented with the ink on the same side, so outer
+   contours and holes come out nested and directed correctly for TrueType (outer
+   clockwise, holes counter-clockwise in y-up font units) without a separate nesting
+   pass. Specks below an area threshold are dropped.
+2. Corners are found by the turn of the outline over a small arc-length window
+   (non-maximum suppressed) and sharpened to the intersection of the adjacent edges.
+   Straight runs between corners become lines; curved runs are fitted with cubic Béziers
+   by least squares with an error bound, split recursively at the worst point with a
+   shared tangent (the idea of Schneider, "An Algorithm for Automatically Fitting
+   Digitized Curves", Graphics Gems 1990).
+3. Cubics become TrueType quadratics with fontTools.cu2qu; pixels map to font units by
+   inverting the recorded Geometry, em box onto em box.
+4. Fonts are written with fontTools (standalone, or merged into a copy of the target),
+   then verified: reopened, OpenType Sanitizer, every generated glyph rendered back with
+   FreeType and compared with its source image (IoU), and a specimen sheet is written.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from fontgen.errors import FontgenError
+from fontgen.fonts import FontSpec, Geometry, GlyphRenderer, em_box_vertical, family_name, open_font
+
+GLYPH_FILE_RE = re.compile(r"^u([0-9A-F]{4,6})\.png$")
+MAX_GLYPHS = 65535
+AUXILIARY_PNGS = {"contact-sheet.png", "preview.png", "specimen.png"}
+
+
+# ---------------------------------------------------------------------------------------
+# Options
+
+
+@dataclass(frozen=True)
+class TraceOptions:
+    """Tracing tolerances, all in pixels of the source image unless noted."""
+
+    fit_error: float = 0.3  # max distance of the fitted curve from the traced points
+    corner_angle: float = 50.0  # degrees of turn within +-corner_window px that make a sharp corner
+    corner_window: float = 2.5  # px of arc length on each side used to measure the turn
+    min_speck_area: float = 3.0  # px^2: contours (ink or holes) smaller than this are dropped
+    quad_error: float = 0.1  # px: max error of the cubic -> quadratic conversion
+    level: float = 0.5  # ink iso-level traced (0..1, 1 = black)
+
+    def __post_init__(self):
+        if not self.fit_error > 0:
+            raise FontgenError("--fit-error must be > 0 (pixels)")
+        if not 0 < self.corner_angle < 180:
+            raise FontgenError("--corner-angle must be between 0 and 180 degrees")
+        if self.min_speck_area < 0:
+            raise FontgenError("--min-speck-area must be >= 0 (square pixels)")
+        if not self.quad_error > 0:
+            raise FontgenError("quad_error must be > 0")
+
+
+# ---------------------------------------------------------------------------------------
+# Marching squares on the anti-aliased image
+
+
+def _build_case_table():
+    """Oriented segments (from edge, to edge) for the 16 corner cases + 2 saddle variants.
+
+    Corners of a cell go clockwise on screen: 0 top-left, 1 top-right, 2 bottom-right,
+    3 bottom-left; edge k joins corner k to corner k+1 (0 top, 1 right, 2 bottom, 3 left).
+    A crossing is an entry where edge k goes outside -> inside, an exit otherwise. Each
+    segment runs from an entry to an exit, which keeps the ink on the same side of every
+    segment, and so of every contour.
+    """
+    table = {}
+    for case in range(16):
+        inside = [(case >> k) & 1 for k in range(4)]
+        entries = [k for k in range(4) if not inside[k] and inside[(k + 1) % 4]]
+        exits = [k for k in range(4) if inside[k] and not inside[(k + 1) % 4]]
+        if len(entries) == 1:
+            table[case] = [(entries[0], exits[0])]
+        elif len(entries) == 2:
+            # saddle: separated (center outside): entry -> next exit clockwise;
+            # joined (center inside): entry -> previous exit.
+            table[(case, 0)] = [(e, (e + 1) % 4) for e in entries]
+            table[(case, 1)] = [(e, (e - 1) % 4) for e in entries]
+    return table
+
+
+_CASES = _build_case_table()
+# seg_from[k], seg_to[k] for k = case (0..15), 16 = saddle 5 joined, 17 = saddle 10 joined
+_SEG = np.full((18, 2, 2), -1, dtype=np.int64)
+for _case in range(16):
+    _segs = _CASES.get(_case) or _CASES.get((_case, 0)) or []
+    for _i, (_a, _b) in enumerate(_segs):
+        _SEG[_case, _i] = (_a, _b)
+for _i, (_a, _b) in enumerate(_CASES[(5, 1)]):
+    _SEG[16, _i] = (_a, _b)
+for _i, (_a, _b) in enumerate(_CASES[(10, 1)]):
+    _SEG[17, _i] = (_a, _b)
+
+
+def iso_contours(ink: np.ndarray, level: float = 0.5) -> list[np.ndarray]:
+    """Closed contours of `ink` (H x W, 0..1, 1 = ink) at `level`, in pixel coordinates.
+
+    Samples sit at pixel centres (x + 0.5, y + 0.5); the image is padded with no ink so
+    every contour closes. Each contour is an (N, 2) array of (x, y) points, y down; every
+    contour has the ink on the same side (outer contours and holes run opposite ways).
+    """
+    v = np.pad(np.asarray(ink, dtype=np.float64), 1)
+    R, C = v.shape
+    inside = v > level
+    c0, c1, c2, c3 = inside[:-1, :-1], inside[:-1, 1:], inside[1:, 1:], inside[1:, :-1]
+    case = c0.astype(np.int8) | (c1 << 1) | (c2 << 2) | (c3 << 3)
+    ci, cj = np.nonzero((case != 0) & (case != 15))
+    if ci.size == 0:
+        return []
+    cases = case[ci, cj].astype(np.int64)
+    saddle = (cases == 5) | (cases == 10)
+    if saddle.any():
+        si, sj = ci[saddle], cj[saddle]
+        centre = (v[si, sj] + v[si, sj + 1] + v[si + 1, sj] + v[si + 1, sj + 1]) / 4 > level
+        joined = np.where(cases[saddle] == 5, 16, 17)
+        cases[saddle] = np.where(centre, joined, cases[saddle])
+    # global ids of the 4 edges of each cell: horizontal edge (i, j) = i*C + j,
+    # vertical edge (i, j) = R*C + i*C + j
+    edge_ids = np.stack([ci * C + cj,                  # top: horizontal (i, j)
+                         R * C + ci * C + cj + 1,      # right: vertical (i, j+1)
+                         (ci + 1) * C + cj,            # bottom: horizontal (i+1, j)
+                         R * C + ci * C + cj], axis=1)  # left: vertical (i, j)
+    src_list, dst_list = [], []
+    for s in range(2):
+        e_from, e_to = _SEG[cases, s, 0], _SEG[cases, s, 1]
+        ok = e_from >= 0
+        rows = np.nonzero(ok)[0]
+        src_list.append(edge_ids[rows, e_from[ok]])
+        dst_list.append(edge_ids[rows, e_to[ok]])
+    src = np.concatenate(src_list)
+    dst = np.concatenate(dst_list)
+    # crossing positions for every edge id used
+    ids = src
+    horiz = ids < R * C
+    local = np.where(horiz, ids, ids - R * C)
+    ii, jj = local // C, local % C
+    pts = np.empty((ids.size, 2))
+    h_i, h_j = ii[horiz], jj[horiz]
+    a, b = v[h_i, h_j], v[h_i, h_j + 1]
+    t = (level - a) / (b - a)
+    pts[horiz, 0] = h_j + t - 0.5
+    pts[horiz, 1] = h_i - 0.5
+    vmask = ~horiz
+    v_i, v_j = ii[vmask], jj[vmask]
+    a, b = v[v_i, v_j], v[v_i + 1, v_j]
+    t = (level - a) / (b - a)
+    pts[vmask, 0] = v_j - 0.5
+    pts[vmask, 1] = v_i + t - 0.5
+    # link: each crossing has exactly one outgoing segment
+    order = np.argsort(src)
+    src_sorted = src[order]
+    nxt = order[np.searchsorted(src_sorted, dst)]  # index of the segment starting at dst
+    nxt_list = nxt.tolist()
+    seen = bytearray(len(nxt_list))
+    contours = []
+    for start in range(len(nxt_list)):
+        if seen[start]:
+            continue
+        loop = []
+        k = start
+        while not seen[k]:
+            seen[k] = 1
+            loop.append(k)
+            k = nxt_list[k]
+        contours.append(pts[loop])
+    return contours
+
+
+def _signed_area(p: np.ndarray) -> float:
+    x, y = p[:, 0], p[:, 1]
+    return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+
+
+# ---------------------------------------------------------------------------------------
+# Corners and curve fitting
+
+
+def _dedupe(p: np.ndarray) -> np.ndarray:
+    d = np.abs(np.diff(p, axis=0, append=p[:1])).sum(axis=1)
+    keep = d > 1e-9
+    return p[keep] if keep.sum() >= 3 else p
+
+
+def _find_corners(p: np.ndarray, s: np.ndarray, total: float, opts: TraceOptions) -> list[int]:
+    """Indices of sharp corners: turn >= corner_angle over +-window, local maxima."""
+    n = len(p)
+    w = min(opts.corner_window, total / 6)
+    if n < 6 or w <= 0:
+        return []
+    s3 = np.concatenate([s - total, s, s + total])
+    p3 = np.concatenate([p, p, p])
+    def at(target):
+        lo = np.clip(np.searchsorted(s3, target, side="right") - 1, 0, 3 * n - 2)
+        seg = s3[lo + 1] - s3[lo]
+        f = np.where(seg > 0, (target - s3[lo]) / np.where(seg > 0, seg, 1), 0.0)
+        f = np.clip(f, 0.0, 1.0)[:, None]
+        return p3[lo] * (1 - f) + p3[lo + 1] * f
+
+    pb = at(s - w)
+    pf = at(s + w)
+    a = p - pb
+    b = pf - p
+    cross = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
+    dot = (a * b).sum(axis=1)
+    turn = np.degrees(np.abs(np.arctan2(cross, dot)))
+    cand = np.nonzero(turn >= opts.corner_angle)[0]
+    if cand.size == 0:
+        return []
+    corners = []
+    # non-maximum suppression within +-w of arc length (circular)
+    for i in cand[np.argsort(-turn[cand], kind="stable")].tolist():
+        ok = True
+        for c in corners:
+            d = abs(s[i] - s[c])
+            if min(d, total - d) < w:
+                ok = False
+                break
+        if ok:
+            corners.append(i)
+    return sorted(corners)
+
+
+def _line_fit(q: np.ndarray):
+    m = q.mean(axis=0)
+    d = q - m
+    sxx, syy, sxy = float(np.dot(d[:, 0], d[:, 0])), float(np.dot(d[:, 1], d[:, 1])), float(np.dot(d[:, 0], d[:, 1]))
+    angle = 0.5 * math.atan2(2 * sxy, sxx - syy)
+    return m, np.array([math.cos(angle), math.sin(angle)])
+
+
+def _sharpen_corners(p: np.ndarray, s: np.ndarray, total: float, corners: list[int], reach: float) -> np.ndarray:
+    """Move each corner to the intersection of the straight-ish edges that meet there."""
+    p = p.copy()
+    k = len(corners)
+    n = len(p)
+    for ci, c in enumerate(corners):
+        prev_c = corners[ci - 1] if k > 1 else c
+        next_c = corners[(ci + 1) % k] if k > 1 else c
+        gap_prev = (s[c] - s[prev_c]) % total or total
+        gap_next = (s[next_c] - s[c]) % total or total
+        r_in = min(reach, gap_prev / 2)
+        r_out = min(reach, gap_next / 2)
+        if r_in < 1.5 or r_out < 1.5:
+            continue
+        d_back = (s[c] - s) % total  # arc distance walking backwards from c
+        d_fwd = (s - s[c]) % total
+        q_in = p[(d_back >= 0.75) & (d_back <= r_in)]
+        q_out = p[(d_fwd >= 0.75) & (d_fwd <= r_out)]
+        if len(q_in) < 2 or len(q_out) < 2:
+            continue
+        m1, u1 = _line_fit(q_in)
+        m2, u2 = _line_fit(q_out)
+        det = u1[0] * (-u2[1]) - u1[1] * (-u2[0])
+        if abs(det) < math.sin(math.radians(20)):
+            continue
+        rhs = m2 - m1
+        t1 = (rhs[0] * (-u2[1]) - rhs[1] * (-u2[0])) / det
+        x = m1 + t1 * u1
+        if np.hypot(*(x - p[c])) <= 1.5:
+            p[c] = x
+    return p
+
+
+def _chord_params(px: np.ndarray, py: np.ndarray) -> np.ndarray:
+    d = np.sqrt(np.diff(px) ** 2 + np.diff(py) ** 2)
+    u = np.empty(len(px))
+    u[0] = 0.0
+    np.cumsum(d, out=u[1:])
+    return u / u[-1] if u[-1] > 0 else np.linspace(0, 1, len(px))
+
+
+def _fit_once(px, py, u, t1, t2):
+    """Least-squares cubic with fixed end points and end tangent directions.
+
+    Returns (control points as 8 floats, squared errors at the parameters u).
+    """
+    mu = 1 - u
+    b0, b1, b2, b3 = mu * mu * mu, 3 * u * mu * mu, 3 * u * u * mu, u * u * u
+    x0, y0, x3, y3 = px[0], py[0], px[-1], py[-1]
+    t1x, t1y = t1
+    t2x, t2y = t2
+    c00 = float(np.dot(b1, b1))
+    c11 = float(np.dot(b2, b2))
+    c01 = float(np.dot(b1, b2)) * (t1x * t2x + t1y * t2y)
+    e0, e3 = b0 + b1, b2 + b3
+    tx = px - e0 * x0 - e3 * x3
+    ty = py - e0 * y0 - e3 * y3
+    r0 = float(np.dot(b1, tx * t1x + ty * t1y))
+    r1 = float(np.dot(b2, tx * t2x + ty * t2y))
+    det = c00 * c11 - c01 * c01
+    seg = math.hypot(x3 - x0, y3 - y0)
+    a1 = a2 = -1.0
+    if abs(det) > 1e-12:
+        a1 = (r0 * c11 - r1 * c01) / det
+        a2 = (c00 * r1 - c01 * r0) / det
+    eps = 1e-6 * seg
+    if a1 < eps or a2 < eps or a1 > 3 * seg or a2 > 3 * seg:
+        a1 = a2 = seg / 3
+    c1x, c1y = x0 + a1 * t1x, y0 + a1 * t1y
+    c2x, c2y = x3 + a2 * t2x, y3 + a2 * t2y
+    ctrl = (x0, y0, c1x, c1y, c2x, c2y, x3, y3)
+    qx = b0 * x0 + b1 * c1x + b2 * c2x + b3 * x3
+    qy = b0 * y0 + b1 * c1y + b2 * c2y + b3 * y3
+    return ctrl, (qx - px) ** 2 + (qy - py) ** 2, qx - px, qy - py
+
+
+def _reparam(ctrl, u, dx, dy):
+    """One Newton step towards the closest curve parameter of every point."""
+    x0, y0, x1, y1, x2, y2, x3, y3 = ctrl
+    mu = 1 - u
+    a, b, c = mu * mu, 2 * u * mu, u * u
+    d1x = 3 * (a * (x1 - x0) + b * (x2 - x1) + c * (x3 - x2))
+    d1y = 3 * (a * (y1 - y0) + b * (y2 - y1) + c * (y3 - y2))
+    d2x = 6 * (mu * (x2 - 2 * x1 + x0) + u * (x3 - 2 * x2 + x1))
+    d2y = 6 * (mu * (y2 - 2 * y1 + y0) + u * (y3 - 2 * y2 + y1))
+    num = dx * d1x + dy * d1y
+    den = d1x * d1x + d1y * d1y + dx * d2x + dy * d2y
+    den = np.where(np.abs(den) > 1e-12, den, np.inf)
+    u = np.clip(u - num / den, 0.0, 1.0)
+    u[0], u[-1] = 0.0, 1.0
+    return np.maximum.accumulate(u)
+
+
+def _unit(v) -> np.ndarray:
+    n = math.hypot(v[0], v[1])
+    return np.array([v[0] / n, v[1] / n]) if n > 1e-12 else np.array([1.0, 0.0])
+
+
+def _fit_cubics(P: np.ndarray, t1, t2, tol: float, out: list, depth: int = 0) -> None:
+    n = len(P)
+    if n <= 2 or depth > 14:
+        d = float(np.hypot(*(P[-1] - P[0]))) / 3
+        out.append(np.array([P[0], P[0] + t1 * d, P[-1] + t2 * d, P[-1]]))
+        return
+    tol2 = tol * tol
+    px, py = P[:, 0], P[:, 1]
+    u = _chord_params(px, py)
+    ctrl, err, dx, dy = _fit_once(px, py, u, t1, t2)
+    worst = int(np.argmax(err[1:-1])) + 1
+    if err[worst] <= 16 * tol2:
+        for _ in range(5):
+            if err[worst] <= tol2:
+                break
+            before = err[worst]
+            u = _reparam(ctrl, u, dx, dy)
+            ctrl, err, dx, dy = _fit_once(px, py, u, t1, t2)
+            worst = int(np.argmax(err[1:-1])) + 1
+            if err[worst] > 0.8 * before:  # Newton stalls: split instead
+                break
+    if err[worst] <= tol2:
+        out.append(np.array(ctrl).reshape(4, 2))
+        return
+    worst = min(max(worst, 1), n - 2)
+    lo, hi = max(worst - 2, 0), min(worst + 2, n - 1)
+    tc = _unit(P[lo] - P[hi])
+    _fit_cubics(P[: worst + 1], t1, tc, tol, out, depth + 1)
+    _fit_cubics(P[worst:], -tc, t2, tol, out, depth + 1)
+
+
+def _end_tangent(P: np.ndarray, s: np.ndarray, reach: float) -> np.ndarray:
+    """Unit tangent at P[0] pointing into the run, from points within `reach` px."""
+    k = int(np.searchsorted(s, min(reach, s[-1] / 3), side="left"))
+    k = min(max(k, 1), len(P) - 1)
+    return _unit(P[1 : k + 1].mean(axis=0) - P[0]) if k > 1 else _unit(P[1] - P[0])
+
+
+def _fit_run(P: np.ndarray, opts: TraceOptions, out: list, t1=None, t2=None) -> None:
+    """Fit an open run of points (corner to corner) with lines and cubics."""
+    chord = P[-1] - P[0]
+    L = math.hypot(chord[0], chord[1])
+    if L > 1e-9:
+        normal = np.array([-chord[1], chord[0]]) / L
+        dev = np.abs((P - P[0]) @ normal)
+        along = (P - P[0]) @ (chord / L)
+        if dev.max() <= opts.fit_error and along.min() > -opts.fit_error and along.max() < L + opts.fit_error:
+            out.append(np.array([P[0], P[-1]]))
+            return
+    s = np.concatenate([[0.0], np.cumsum(np.sqrt((np.diff(P, axis=0) ** 2).sum(axis=1)))])
+    if t1 is None:
+        t1 = _end_tangent(P, s, 2.5)
+    if t2 is None:
+        t2 = _end_tangent(P[::-1], s[-1] - s[::-1], 2.5)
+    _fit_cubics(P, t1, t2, opts.fit_error, out)
+
+
+def fit_contour(p: np.ndarray, opts: TraceOptions) -> list[np.ndarray]:
+    """Segments of one closed contour: arrays of 2 (line) or 4 (cubic) points, in order."""
+    p = _dedupe(p)
+    n = len(p)
+    seglen = np.sqrt((np.diff(p, axis=0, append=p[:1]) ** 2).sum(axis=1))
+    s = np.concatenate([[0.0], np.cumsum(seglen[:-1])])
+    total = float(seglen.sum())
+    corners = _find_corners(p, s, total, opts)
+    segments: list[np.ndarray] = []
+    if corners:
+        p = _sharpen_corners(p, s, total, corners, reach=4.0)
+        k = len(corners)
+        for i in range(k):
+            a, b = corners[i], corners[(i + 1) % k]
+            idx = np.arange(a, b + 1) if b > a else np.concatenate([np.arange(a, n), np.arange(0, b + 1)])
+            _fit_run(p[idx], opts, segments)
+    else:
+        # smooth closed curve: split at 0 and the point half-way round, shared tangents
+        half = int(np.searchsorted(s, total / 2))
+        half = min(max(half, 2), n - 2)
+
+        def centre_tangent(i):
+            d = 1.5
+            back = p[int(np.searchsorted(s, (s[i] - d) % total)) % n]
+            fwd = p[int(np.searchsorted(s, (s[i] + d) % total)) % n]
+            return _unit(fwd - back)
+
+        ta, tb = centre_tangent(0), centre_tangent(half)
+        run1 = p[: half + 1]
+        run2 = np.concatenate([p[half:], p[:1]])
+        _fit_cubics(run1, ta, -tb, opts.fit_error, segments)
+        _fit_cubics(run2, tb, -ta, opts.fit_error, segments)
+    return segments
+
+
+def trace_curves(image: np.ndarray, opts: TraceOptions = TraceOptions()) -> list[list[np.ndarray]]:
+    """Trace a glyph image (uint8, 0 = ink) into contours of line/cubic segments in pixels."""
+    ink = 1.0 - np.asarray(image, dtype=np.float64) / 255.0
+    contours = []
+    for c in iso_contours(ink, opts.level):
+        if len(c) < 3 or abs(_signed_area(c)) < max(opts.min_speck_area, 1e-6):
+            continue
+        contours.append(fit_contour(c, opts))
+    return contours
+
+
+def _quadratic_contour(segments: list[np.ndarray], quad_error: float) -> list[tuple[float, float, bool]]:
+    """TrueType points (x, y, on_curve) of one closed contour of line/cubic segments."""
+    from fontTools.cu2qu import curve_to_quadratic
+
+    points: list[tuple[float, float, bool]] = []
+    for seg in segments:
+        if len(seg) == 2:
+            points.append((float(seg[1][0]), float(seg[1][1]), True))
+            continue
+        quad = curve_to_quadratic([tuple(map(float, q)) for q in seg], quad_error)
+        if len(quad) == 3:  # one quadratic: a line if its control point lies on the chord
+            (x0, y0), (x1, y1), (x2, y2) = quad
+            dx, dy = x2 - x0, y2 - y0
+            L = math.hypot(dx, dy)
+            if L > 0:
+                dist = abs((x1 - x0) * dy - (y1 - y0) * dx) / L
+                along = ((x1 - x0) * dx + (y1 - y0) * dy) / (L * L)
+                if dist <= quad_error and 0 <= along <= 1:
+                    points.append((x2, y2, True))
+                    continue
+        for q in quad[1:-1]:
+            points.append((q[0], q[1], False))
+        points.append((quad[-1][0], quad[-1][1], True))
+    # drop consecutive duplicate on-curve points
+    cleaned = []
+    for pt in points:
+        if cleaned and pt[2] and cleaned[-1][2] and abs(pt[0] - cleaned[-1][0]) < 1e-6 and abs(pt[1] - cleaned[-1][1]) < 1e-6:
+            continue
+        cleaned.append(pt)
+    if len(cleaned) > 1 and cleaned[0][2] and cleaned[-1][2] and abs(cleaned[0][0] - cleaned[-1][0]) < 1e-6 \
+            and abs(cleaned[0][1] - cleaned[-1][1]) < 1e-6:
+        cleaned.pop()
+    # the last point closes the contour; start the contour on it (on-curve)
+    if cleaned and cleaned[-1][2]:
+        cleaned = [cleaned[-1]] + cleaned[:-1]
+    return cleaned
+
+
+Contour = list  # list of (x, y, on_curve) in font units
+
+
+def trace_glyph(image: np.ndarray, geometry: Geometry, opts: TraceOptions = TraceOptions()) -> list[Contour]:
+    """Trace a glyph image into TrueType quadratic contours in the geometry's font units.
+
+    Points are (x, y, on_curve) floats in the units of `geometry.units_per_em`, y up;
+    outer contours are clockwise and holes counter-clockwise. Use `map_contours` to place
+    them in another font's em box.
+    """
+    out = []
+    for segments in trace_curves(image, opts):
+        pts = _quadratic_contour(segments, opts.quad_error)
+        if len(pts) < 2:
+            continue
+        xy = np.array([(x, y) for x, y, _ in pts])
+        fx, fy = geometry.to_font_units(xy[:, 0], xy[:, 1])
+        # marching squares walks with the ink on the right on screen (y down), which is
+        # counter-clockwise outers in y-up units: reverse into TrueType's clockwise outers
+        # and counter-clockwise holes (the first point stays on-curve).
+        c = [(float(x), float(y), on) for x, y, (_, _, on) in zip(fx, fy, pts)]
+        out.append(c[:1] + c[:0:-1])
+    return out
+
+
+def map_contours(contours: list[Contour], geometry: Geometry, units_per_em: int, em_bottom: float) -> list[Contour]:
+    """Scale contours from the geometry's em box onto a font's em box (its UPM, em bottom)."""
+    k = units_per_em / geometry.units_per_em
+    dy = em_bottom - geometry.em_bottom * k
+    return [[(x * k, y * k + dy, on) for x, y, on in c] for c in contours]
+
+
+def contours_to_glyph(contours: list[Contour]):
+    """A fontTools glyf Glyph from (x, y, on_curve) contours (rounded to integers)."""
+    from fontTools.pens.ttGlyphPen import TTGlyphPen
+
+    pen = TTGlyphPen(None)
+    draw_contours(pen, contours)
+    return pen.glyph(dropImpliedOnCurves=True)
+
+
+def draw_contours(pen, contours: list[Contour]) -> None:
+    for c in contours:
+        if not c:
+            continue
+        start = c[0]
+        pen.moveTo((start[0], start[1]))
+        offs = []
+        for x, y, on in c[1:]:
+            if on:
+                if offs:
+                    pen.qCurveTo(*offs, (x, y))
+                    offs = []
+                else:
+                    pen.lineTo((x, y))
+            else:
+                offs.append((x, y))
+        if offs:
+            pen.qCurveTo(*offs, (start[0], start[1]))
+        pen.closePath()
+
+
+# ---------------------------------------------------------------------------------------
+# Rasterising outlines (fidelity measurement without FreeType)
+
+
+def flatten_contour(contour: Contour, steps: int = 8) -> np.ndarray:
+    """Polyline (N, 2) of a closed TrueType contour of (x, y, on_curve) points."""
+    pts = [(float(x), float(y), bool(on)) for x, y, on in contour]
+    if not pts:
+        return np.zeros((0, 2))
+    if not any(on for _, _, on in pts):  # all off-curve: start at an implied midpoint
+        (x0, y0, _), (x1, y1, _) = pts[-1], pts[0]
+        pts.insert(0, ((x0 + x1) / 2, (y0 + y1) / 2, True))
+    while not pts[0][2]:
+        pts = pts[1:] + pts[:1]
+    out = [np.array([pts[0][:2]])]
+    cur = np.array(pts[0][:2])
+    offs = []
+    ts = np.linspace(0, 1, steps + 1)[1:, None]
+    for x, y, on in pts[1:] + [pts[0]]:
+        p = np.array([x, y])
+        if on:
+            if offs:
+                ctrl = offs + [p]
+                for i, c in enumerate(ctrl[:-1]):
+                    end = ctrl[i + 1] if i + 1 == len(ctrl) - 1 else (c + ctrl[i + 1]) / 2
+                    out.append((1 - ts) ** 2 * cur + 2 * ts * (1 - ts) * c + ts ** 2 * end)
+                    cur = end
+                offs = []
+            else:
+                out.append(p[None])
+            cur = p
+        else:
+            offs.append(p)
+    return np.concatenate(out)
+
+
+def rasterize_polygons(polys: list[np.ndarray], size: int, supersample: int = 4) -> np.ndarray:
+    """Coverage (size x size, 0..1) of closed polygons in pixel coordinates (y down), nonzero
+    winding, sampled on a supersample x supersample grid per pixel."""
+    n = size * supersample
+    wind = np.zeros((n, n + 1), dtype=np.int32)
+    for poly in polys:
+        if len(poly) < 3:
+            continue
+        a = poly * supersample
+        b = np.roll(a, -1, axis=0)
+        y0, y1 = a[:, 1], b[:, 1]
+        up = y1 < y0
+        ymin, ymax = np.minimum(y0, y1), np.maximum(y0, y1)
+        r0 = np.clip(np.ceil(ymin - 0.5), 0, n).astype(np.int64)
+        r1 = np.clip(np.ceil(ymax - 0.5), 0, n).astype(np.int64)
+        cnt = r1 - r0
+        keep = cnt > 0
+        if not keep.any():
+            continue
+        e = np.repeat(np.nonzero(keep)[0], cnt[keep])
+        rows = np.concatenate([np.arange(s, t) for s, t in zip(r0[keep], r1[keep])])
+        yc = rows + 0.5
+        t = (yc - y0[e]) / (y1[e] - y0[e])
+        xi = a[e, 0] + t * (b[e, 0] - a[e, 0])
+        col = np.clip(np.ceil(xi - 0.5), 0, n).astype(np.int64)
+        np.add.at(wind, (rows, col), np.where(up[e], 1, -1))
+    inside = np.cumsum(wind[:, :n], axis=1) != 0
+    return inside.reshape(size, supersample, size, supersample).mean(axis=(1, 3))
+
+
+def ink_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """IoU of two boolean ink masks (1.0 when both are empty)."""
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else 1.0
+
+
+def trace_quadratic_px(image: np.ndarray, opts: TraceOptions = TraceOptions()) -> list[Contour]:
+    """TrueType quadratic contours in pixel coordinates (y down) — for measurement."""
+    return [c for c in (_quadratic_contour(s, opts.quad_error) for s in trace_curves(image, opts)) if len(c) >= 2]
+
+
+# ---------------------------------------------------------------------------------------
+# Reading a generated-glyph folder
+
+
+@dataclass
+class GlyphFolder:
+    path: Path
+    geometry: Geometry
+    files: dict[int, Path]  # codepoint -> PNG
+    family: str
+    style_id: int | None
+    style_name: str | None
+    target_font: str | None
+    geometry_source: str  # "manifest" or "command line"
+
+
+def geometry_from_options(image_size: int, units_per_em: int, em_top: float | None = None,
+                          margin: float = 0.0) -> Geometry:
+    """A Geometry built the way Geometry.for_font builds it, from explicit numbers."""
+    if units_per_em is None or units_per_em <= 0:
+        raise FontgenError("--units-per-em must be a positive integer")
+    if margin < 0 or 2 * margin >= image_size:
+        raise FontgenError(f"--margin {margin} does not fit a {image_size} px image")
+    top = 0.88 * units_per_em if em_top is None else float(em_top)
+    scale = (image_size - 2 * margin) / units_per_em
+    return Geometry(image_size=image_size, units_per_em=int(units_per_em), scale=scale,
+                    origin_x=float(round(margin)), baseline_y=float(round(margin + top * scale)),
+                    em_top=top, em_bottom=top - units_per_em, vertical_source="command line")
+
+
+def _png_header(path: Path) -> tuple[int, int]:
+    try:
+        with Image.open(path) as im:
+            if im.format != "PNG":
+                raise FontgenError(f"{path}: not a PNG image (it is {im.format})")
+            return im.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise FontgenError(f"{path}: not a readable PNG image ({exc.__class__.__name__}: {exc})") from None
+
+
+def load_glyph_image(path: Path, size: int) -> np.ndarray:
+    """Read one glyph PNG as uint8 grey (0 = ink); FontgenError naming the file if unusable."""
+    try:
+        with Image.open(path) as im:
+            if im.format != "PNG":
+                raise FontgenError(f"{path}: not a PNG image (it is {im.format})")
+            if im.size != (size, size):
+                raise FontgenError(f"{path}: image is {im.size[0]}x{im.size[1]} px, expected {size}x{size}")
+            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+                im = im.convert("RGBA")
+                white = Image.new("RGBA", im.size, (255, 255, 255, 255))
+                im = Image.alpha_composite(white, im)
+            if im.mode == "I;16" or im.mode == "I":
+                arr = np.asarray(im, dtype=np.float64)
+                arr = np.clip(arr / (65535.0 if arr.max() > 255 else 255.0) * 255, 0, 255).astype(np.uint8)
+            else:
+                arr = np.asarray(im.convert("L"), dtype=np.uint8)
+    except FontgenError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise FontgenError(f"{path}: not a readable PNG image ({exc.__class__.__name__}: {exc})") from None
+    if not (arr < 128).any():
+        raise FontgenError(f"{path}: blank image (no pixel is at least 50% ink)")
+    return arr
+
+
+def read_glyph_folder(folder: Path, units_per_em: int | None = None, em_top: float | None = None,
+                      margin: float | None = None) -> GlyphFolder:
+    """Check a generated-glyph folder (DESIGN.md contract) and work out its geometry."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FontgenError(f"glyph folder not found: {folder}")
+    manifest = None
+    manifest_path = folder / "manifest.json"
+    if manifest_path.is_file():
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            if not isinstance(manifest, dict):
+                raise ValueError("not a JSON object")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise FontgenError(f"{manifest_path}: not a valid JSON manifest ({exc})") from None
+        if manifest.get("format") not in (None, "fontgen-glyphs"):
+            raise FontgenError(f"{manifest_path}: format is {manifest.get('format')!r}, expected 'fontgen-glyphs'")
+    files: dict[int, Path] = {}
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith(".") or not p.is_file() or p.suffix.lower() != ".png":
+            continue
+        if p.name in AUXILIARY_PNGS or p.name.endswith("-specimen.png"):
+            continue  # generate's contact sheet and the like are not glyphs
+        m = GLYPH_FILE_RE.match(p.name)
+        if not m:
+            raise FontgenError(f"{p}: bad glyph file name; expected uXXXX.png with 4-6 uppercase hex "
+                               "digits of the codepoint, e.g. u56FD.png")
+        cp = int(m.group(1), 16)
+        if cp > 0x10FFFF or 0xD800 <= cp <= 0xDFFF or cp < 0x20:
+            raise FontgenError(f"{p}: U+{cp:04X} is not a character codepoint")
+        if cp in files:
+            raise FontgenError(f"{p}: U+{cp:04X} is also given by {files[cp].name}")
+        files[cp] = p
+    if manifest is not None:
+        for entry in manifest.get("glyphs") or []:
+            name = entry.get("file") if isinstance(entry, dict) else None
+            if name and not (folder / name).is_file():
+                raise FontgenError(f"{folder / name}: listed in {manifest_path.name} but missing")
+            if name and not GLYPH_FILE_RE.match(name):
+                raise FontgenError(f"{folder / name}: bad glyph file name in {manifest_path.name}; expected "
+                                   "uXXXX.png with 4-6 uppercase hex digits of the codepoint")
+    if not files:
+        raise FontgenError(f"{folder}: no glyph images (uXXXX.png) in the folder")
+    # image sizes: all the same
+    sizes = {}
+    for cp, p in files.items():
+        sizes.setdefault(_png_header(p), p)
+        if len(sizes) > 1:
+            (s1, p1), (s2, p2) = list(sizes.items())[:2]
+            raise FontgenError(f"{p2}: image is {s2[0]}x{s2[1]} px but {p1.name} is {s1[0]}x{s1[1]} px; "
+                               "all glyph images must have the same size")
+    (w, h), first = next(iter(sizes.items()))
+    if w != h:
+        raise FontgenError(f"{first}: image is {w}x{h} px; glyph images must be square")
+    style = (manifest or {}).get("style") or {}
+    if units_per_em is not None:
+        geometry = geometry_from_options(w, units_per_em, em_top, margin or 0.0)
+        source = "command line"
+    elif manifest is not None and manifest.get("geometry"):
+        try:
+            geometry = Geometry.from_dict(manifest["geometry"])
+        except (KeyError, TypeError) as exc:
+            raise FontgenError(f"{manifest_path}: geometry is incomplete ({exc}); pass --units-per-em "
+                               "(and --em-top, --margin) to give it on the command line") from None
+        source = "manifest"
+        if geometry.image_size != w:
+            raise FontgenError(f"{first}: image is {w}x{h} px but {manifest_path.name} geometry says "
+                               f"{geometry.image_size} px")
+    else:
+        what = f"{manifest_path} has no geometry" if manifest is not None else f"{folder} has no manifest.json"
+        raise FontgenError(f"{what}: pass the geometry on the command line with --units-per-em N "
+                           "(the UPM of the font the images were drawn for), and optionally --em-top "
+                           "(font units, default 0.88 em) and --margin (px, default 0)")
+    style_id = style.get("id")
+    return GlyphFolder(path=folder, geometry=geometry, files=dict(sorted(files.items())),
+                       family=str(style.get("family") or style.get("name") or folder.name),
+                       style_id=style_id if isinstance(style_id, int) else None,
+                       style_name=style.get("name"), target_font=(manifest or {}).get("target_font"),
+                       geometry_source=source)
+
+
+# ---------------------------------------------------------------------------------------
+# Tracing many glyphs
+
+
+def _trace_job(args):
+    path, geometry_dict, opts = args
+    geometry = Geometry.from_dict(geometry_dict)
+    image = load_glyph_image(Path(path), geometry.image_size)
+    return trace_glyph(image, geometry, opts)
+
+
+def trace_folder(folder: GlyphFolder, opts: TraceOptions = TraceOptions(), workers: int | None = None,
+                 progress: bool = True) -> dict[int, list[Contour]]:
+    """Trace every image of a folder (in worker processes), codepoint -> contours."""
+    from tqdm import tqdm
+
+    workers = default_workers() if workers is None else max(1, int(workers))
+    items = list(folder.files.items())
+    jobs = [(str(p), folder.geometry.to_dict(), opts) for _, p in items]
+    bar = tqdm(total=len(jobs), desc="tracing", unit="glyph", disable=not progress, leave=False)
+    results: dict[int, list[Contour]] = {}
+    try:
+        if workers == 1 or len(jobs) < 16:
+            for (cp, _), job in zip(items, jobs):
+                results[cp] = _trace_job(job)
+                bar.update(1)
+        else:
+            with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+                chunk = max(1, min(32, len(jobs) // (workers * 4)))
+                for (cp, _), contours in zip(items, pool.map(_trace_job, jobs, chunksize=chunk)):
+                    results[cp] = contours
+                    bar.update(1)
+    finally:
+        bar.close()
+    return results
+
+
+def default_workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
+# ---------------------------------------------------------------------------------------
+# Font writing
+
+
+def glyph_name_for(cp: int) -> str:
+    return f"uni{cp:04X}" if cp <= 0xFFFF else f"u{cp:05X}"
+
+
+def _slug(text: str) -> str:
+    s = re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
+    return s or "font"
+
+
+def _ps_name(text: str) -> str:
+    s = re.sub(r"[^A-Za-z0-9-]", "", text.replace(" ", ""))
+    return (s or "fontgen")[:63]
+
+
+def _notdef_glyph(upm: int, em_top: float, em_bottom: float):
+    from fontTools.pens.ttGlyphPen import TTGlyphPen
+
+    pen = TTGlyphPen(None)
+    m = round(upm * 0.1)
+    stroke = round(upm * 0.05)
+    x0, x1, y0, y1 = m, upm - m, round(em_bottom) + m, round(em_top) - m
+    for (a, b, c, d), clockwise in (((x0, y0, x1, y1), True), ((x0 + stroke, y0 + stroke, x1 - stroke, y1 - stroke), False)):
+        pts = [(a, b), (a, d), (c, d), (c, b)] if clockwise else [(a, b), (c, b), (c, d), (a, d)]
+        pen.moveTo(pts[0])
+        for p in pts[1:]:
+            pen.lineTo(p)
+        pen.closePath()
+    return pen.glyph()
+
+
+def _build_cmap(mapping: dict[int, str]):
+    from fontTools.ttLib import newTable
+    from fontTools.ttLib.tables._c_m_a_p import CmapSubtable
+
+    cmap = newTable("cmap")
+    cmap.tableVersion = 0
+    bmp = {cp: g for cp, g in mapping.items() if cp <= 0xFFFF}
+    tables = []
+    for fmt, pid, eid, table in ((4, 0, 3, bmp), (4, 3, 1, bmp), (12, 0, 4, mapping), (12, 3, 10, mapping)):
+        sub = CmapSubtable.newSubtable(fmt)
+        sub.platformID, sub.platEncID, sub.language = pid, eid, 0
+        sub.cmap = dict(table)
+        tables.append(sub)
+    cmap.tables = tables
+    return cmap
+
+
+def _set_bit(value: int, bit: int) -> int:
+    return value | (1 << bit)
+
+
+def write_standalone_font(glyphs: dict[int, list[Contour]], geometry: Geometry, out_path: Path,
+                          family: str, style_id: int | None = None, units_per_em: int = 1000) -> dict:
+    """Write a new TTF holding only the traced glyphs (CJK metrics, UPM `units_per_em`).
+
+    `glyphs` maps codepoints to contours in the geometry's font units. Writes to a
+    temporary file next to `out_path` and returns {"tmp": path, ...}; the caller verifies
+    and moves it in place (see `vectorize_folder`).
+    """
+    from fontTools.fontBuilder import FontBuilder
+    from fontTools.ttLib.tables._g_l_y_f import Glyph
+
+    upm = int(units_per_em)
+    k = upm / geometry.units_per_em
+    em_top = round(geometry.em_top * k)
+    em_bottom = em_top - upm
+    order = [".notdef"] + [glyph_name_for(cp) for cp in glyphs]
+    glyf = {".notdef": _notdef_glyph(upm, em_top, em_bottom)}
+    for cp, contours in glyphs.items():
+        mapped = map_contours(contours, geometry, upm, em_bottom)
+        glyf[glyph_name_for(cp)] = contours_to_glyph(mapped) if mapped else Glyph()
+    fb = FontBuilder(upm, isTTF=True)
+    fb.setupGlyphOrder(order)
+    fb.font["cmap"] = _build_cmap({cp: glyph_name_for(cp) for cp in glyphs})
+    fb.setupGlyf(glyf)
+    glyf_table = fb.font["glyf"]
+    y_max = max([getattr(glyf_table[g], "yMax", em_top) for g in order if glyf_table[g].numberOfContours] + [em_top])
+    y_min = min([getattr(glyf_table[g], "yMin", em_bottom) for g in order if glyf_table[g].numberOfContours] + [em_bottom])
+    metrics, vmetrics = {}, {}
+    for g in order:
+        gl = glyf_table[g]
+        has = gl.numberOfContours != 0
+        metrics[g] = (upm, gl.xMin if has else 0)
+        vmetrics[g] = (upm, em_top - gl.yMax if has else 0)
+    fb.setupHorizontalMetrics(metrics)
+    win_ascent = max(int(math.ceil(y_max)), em_top + round(0.15 * upm))
+    win_descent = max(int(math.ceil(-y_min)), -em_bottom + round(0.15 * upm))
+    fb.setupHorizontalHeader(ascent=win_ascent, descent=-win_descent, lineGap=0)
+    fb.setupVerticalMetrics(vmetrics)
+    fb.setupVerticalHeader(ascent=upm // 2, descent=-(upm - upm // 2), lineGap=0)
+    fam = f"{family} fontgen"
+    ps_family = _ps_name(f"{_ascii(family)}fontgen")
+    if style_id is not None:
+        ps_family = _ps_name(f"{ps_family}-style{style_id}")
+    fb.setupNameTable({
+        "familyName": fam,
+        "styleName": "Regular",
+        "uniqueFontIdentifier": f"fontgen:{ps_family}-Regular:{time.strftime('%Y%m%d')}",
+        "fullName": f"{fam} Regular",
+        "psName": f"{ps_family}-Regular"[:63],
+        "version": "Version 1.000",
+        "description": "Glyphs drawn by fontgen (Zi2Zi GAN) and traced to outlines",
+    })
+    fb.setupOS2(
+        version=4, achVendID="NONE", usWeightClass=400, usWidthClass=5, fsType=0,
+        fsSelection=0x40,  # REGULAR
+        sTypoAscender=em_top, sTypoDescender=em_bottom, sTypoLineGap=0,
+        usWinAscent=win_ascent, usWinDescent=win_descent,
+        sxHeight=round(0.5 * upm), sCapHeight=em_top,
+        usDefaultChar=0, usBreakChar=0x20 if 0x20 in glyphs else min(glyphs), usMaxContext=0,
+        ulCodePageRange1=0, ulCodePageRange2=0,
+    )
+    fb.setupPost(keepGlyphNames=False)
+    fb.setupMaxp()
+    _finish_os2(fb.font)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_path(out_path)
+    fb.font.save(str(tmp))
+    return {"tmp": tmp, "em_top": em_top, "em_bottom": em_bottom, "units_per_em": upm}
+
+
+def _ascii(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]", "", text)
+
+
+def _finish_os2(font) -> None:
+    os2 = font["OS/2"]
+    os2.recalcUnicodeRanges(font)
+    os2.ulUnicodeRange2 = _set_bit(os2.ulUnicodeRange2, 59 - 32)  # CJK Unified Ideographs
+    try:
+        os2.recalcCodePageRanges(font)
+    except Exception:  # noqa: BLE001 - older fontTools
+        pass
+    os2.ulCodePageRange1 = _set_bit(os2.ulCodePageRange1, 18)  # Chinese: Simplified (PRC, cp936)
+    os2.recalcAvgCharWidth(font)
+
+
+def _tmp_path(out_path: Path) -> Path:
+    fd, name = tempfile.mkstemp(prefix=f".{out_path.stem}.", suffix=".tmp.ttf", dir=str(out_path.parent))
+    os.close(fd)
+    return Path(name)
+
+
+IDEOGRAPH_REFERENCES = "国一永口中"
+
+
+def _cff_to_glyf(font, notes: list[str]) -> None:
+    """Replace the CFF outlines of `font` by TrueType quadratic glyf outlines, in place."""
+    from fontTools.pens.cu2quPen import Cu2QuPen
+    from fontTools.pens.ttGlyphPen import TTGlyphPen
+    from fontTools.ttLib import newTable
+
+    upm = font["head"].unitsPerEm
+    order = font.getGlyphOrder()
+    glyph_set = font.getGlyphSet()
+    vorg = font["VORG"] if "VORG" in font else None
+    glyphs = {}
+    for name in order:
+        pen = TTGlyphPen(None)
+        glyph_set[name].draw(Cu2QuPen(pen, max_err=upm / 1000, reverse_direction=True))
+        glyphs[name] = pen.glyph()
+    glyf = newTable("glyf")
+    glyf.glyphOrder = order
+    glyf.glyphs = glyphs
+    font["glyf"] = glyf
+    font["loca"] = newTable("loca")
+    for name in order:
+        glyphs[name].recalcBounds(glyf)
+    hmtx = font["hmtx"]
+    for name in order:
+        g = glyphs[name]
+        adv, _ = hmtx[name]
+        hmtx[name] = (adv, g.xMin if g.numberOfContours else 0)
+    if "vmtx" in font:
+        vmtx = font["vmtx"]
+        for name in order:
+            g = glyphs[name]
+            adv, tsb = vmtx[name]
+            if vorg is not None and g.numberOfContours:
+                origin = vorg.VOriginRecords.get(name, vorg.defaultVertOriginY)
+                tsb = origin - g.yMax
+            vmtx[name] = (adv, tsb)
+    for tag in ("CFF ", "VORG"):
+        if tag in font:
+            del font[tag]
+    font.sfntVersion = "\x00\x01\x00\x00"
+    head = font["head"]
+    head.glyphDataFormat = 0
+    maxp = font["maxp"]
+    maxp.tableVersion = 0x00010000
+    for attr in ("maxZones", "maxTwilightPoints", "maxStorage", "maxFunctionDefs", "maxInstructionDefs",
+                 "maxStackElements", "maxSizeOfInstructions", "maxComponentElements", "maxComponentDepth",
+                 "maxPoints", "maxContours", "maxCompositePoints", "maxCompositeContours"):
+        setattr(maxp, attr, 1 if attr == "maxZones" else 0)
+    post = font["post"]
+    post.formatType = 2.0
+    post.extraNames = []
+    post.mapping = {}
+    post.glyphOrder = order
+    notes.append("the target has CFF (PostScript) outlines: they were converted to TrueType quadratic "
+                 "outlines (cu2qu, max error 1/1000 em) and the merged font is written as a .ttf")
+
+
+def merge_into_font(glyphs: dict[int, list[Contour]], geometry: Geometry, target: FontSpec, out_path: Path,
+                    replace: bool = False) -> dict:
+    """Write a copy of `target` plus the traced glyphs (scaled to its UPM and em box).
+
+    Existing glyphs and their metrics are kept; a codepoint the target already maps is
+    skipped unless `replace` (then the cmap points to the new glyph, the old one stays for
+    anything else that references it). Returns {"tmp": path, "added": [...], "skipped": [...],
+    "notes": [...]}; the caller verifies and moves the file in place.
+    """
+    from fontTools.ttLib import newTable
+    from fontTools.ttLib.tables._c_m_a_p import CmapSubtable
+
+    font = open_font(target, lazy=False)
+    notes: list[str] = []
+    if "CFF2" in font:
+        raise FontgenError(f"{target}: CFF2 (variable PostScript) fonts are not supported for --merge-into")
+    if "CFF " in font:
+        _cff_to_glyf(font, notes)
+    elif "glyf" not in font:
+        raise FontgenError(f"{target}: has no glyf or CFF outlines (bitmap-only fonts are not supported)")
+    upm = font["head"].unitsPerEm
+    em_top, em_bottom, em_source = em_box_vertical(font)
+    cmap = font.getBestCmap()
+    hmtx = font["hmtx"]
+    vmtx = font["vmtx"] if "vmtx" in font else None
+    ref = next((cmap[ord(c)] for c in IDEOGRAPH_REFERENCES if ord(c) in cmap), None)
+    advance = hmtx[ref][0] if ref else upm
+    v_advance = vmtx[ref][0] if (vmtx is not None and ref) else upm
+    glyf = font["glyf"]
+    if ref and vmtx is not None and glyf[ref].numberOfContours:
+        g = glyf[ref]
+        g.recalcBounds(glyf)
+        v_origin = g.yMax + vmtx[ref][1]
+    else:
+        v_origin = round(em_top)
+    todo = {cp: c for cp, c in glyphs.items() if replace or cp not in cmap}
+    skipped = [cp for cp in glyphs if cp not in todo]
+    order = list(font.getGlyphOrder())
+    if len(order) + len(todo) > MAX_GLYPHS:
+        raise FontgenError(f"{target} has {len(order)} glyphs; adding {len(todo)} would pass the TrueType "
+                           f"limit of {MAX_GLYPHS} glyphs")
+    existing = set(order)
+    new_names = {}
+    for cp in todo:
+        name = glyph_name_for(cp)
+        base, n = name, 1
+        while name in existing:
+            name = f"{base}.fontgen" if n == 1 else f"{base}.fontgen{n}"
+            n += 1
+        existing.add(name)
+        new_names[cp] = name
+    order = order + list(new_names.values())
+    font.setGlyphOrder(order)
+    glyf.glyphOrder = order
+    for cp, contours in todo.items():
+        name = new_names[cp]
+        mapped = map_contours(contours, geometry, upm, em_bottom)
+        from fontTools.ttLib.tables._g_l_y_f import Glyph
+
+        glyph = contours_to_glyph(mapped) if mapped else Glyph()
+        glyf.glyphs[name] = glyph
+        glyph.recalcBounds(glyf)
+        has = glyph.numberOfContours != 0
+        hmtx[name] = (advance, glyph.xMin if has else 0)
+        if vmtx is not None:
+            vmtx[name] = (v_advance, round(v_origin - glyph.yMax) if has else 0)
+    if "post" in font and font["post"].formatType == 2.0:
+        font["post"].extraNames = []
+        font["post"].mapping = {}
+    # cmap: add to every Unicode subtable, make sure formats 4 and 12 exist
+    table = font["cmap"]
+    new_map = {cp: new_names[cp] for cp in todo}
+    unicode_subs = [t for t in table.tables if t.isUnicode()]
+    for sub in unicode_subs:
+        if sub.format == 4:
+            sub.cmap.update({cp: n for cp, n in new_map.items() if cp <= 0xFFFF})
+        elif sub.format in (12, 13) and sub.format == 12:
+            sub.cmap.update(new_map)
+        elif sub.format in (6, 10, 0):
+            pass
+    full = dict(cmap)
+    full.update(new_map)
+    have = {(t.platformID, t.platEncID, t.format) for t in table.tables}
+    if not any(f == 4 for _, _, f in have):
+        sub = CmapSubtable.newSubtable(4)
+        sub.platformID, sub.platEncID, sub.language = 3, 1, 0
+        sub.cmap = {cp: n for cp, n in full.items() if cp <= 0xFFFF}
+        table.tables.append(sub)
+    if not any(f == 12 for _, _, f in have):
+        sub = CmapSubtable.newSubtable(12)
+        sub.platformID, sub.platEncID, sub.language = 3, 10, 0
+        sub.cmap = full
+        table.tables.append(sub)
+    table.tables.sort(key=lambda t: (t.platformID, t.platEncID, t.language))
+    for tag in ("hdmx", "LTSH", "VDMX", "DSIG"):
+        if tag in font:
+            del font[tag]
+            notes.append(f"dropped the '{tag.strip()}' table (it would no longer match the glyph set)")
+    if "OS/2" in font:
+        os2 = font["OS/2"]
+        if os2.version >= 1:
+            os2.ulCodePageRange1 = _set_bit(getattr(os2, "ulCodePageRange1", 0), 18)
+        os2.ulUnicodeRange2 = _set_bit(os2.ulUnicodeRange2, 59 - 32)
+        codes = list(full)
+        os2.usFirstCharIndex = min(0xFFFF, min(codes))
+        os2.usLastCharIndex = min(0xFFFF, max(codes))
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_path(out_path)
+    try:
+        font.save(str(tmp))
+    except Exception as exc:  # noqa: BLE001 - fontTools raises many kinds
+        tmp.unlink(missing_ok=True)
+        raise FontgenError(f"could not write the merged font ({type(exc).__name__}: {exc})") from None
+    return {"tmp": tmp, "added": sorted(todo), "skipped": skipped, "notes": notes,
+            "units_per_em": upm, "em_top": em_top, "em_bottom": em_bottom, "em_source": em_source,
+            "advance": advance}
+
+
+# ---------------------------------------------------------------------------------------
+# Verification and specimen
+
+
+def _render_margin(geometry: Geometry) -> float:
+    return (geometry.image_size - geometry.scale * geometry.units_per_em) / 2
+
+
+def verify_font(path: Path, sources: dict[int, Path], geometry: Geometry, min_iou: float = 0.75) -> dict:
+    """Check a written font: fontTools, OTS, cmap, FreeType render-back IoU per glyph."""
+    import ots
+    from fontTools.ttLib import TTFont
+
+    try:
+        font = TTFont(str(path))
+        cmap = font.getBestCmap() or {}
+        font["glyf"], font["head"], font["hmtx"]
+    except Exception as exc:  # noqa: BLE001
+        raise FontgenError(f"the written font does not reopen in fontTools ({type(exc).__name__}: {exc})") from None
+    missing = [cp for cp in sources if cp not in cmap]
+    if missing:
+        raise FontgenError(f"the written font does not map {', '.join(f'U+{cp:04X}' for cp in missing[:10])}")
+    result = ots.sanitize(str(path), capture_output=True)
+    if result.returncode != 0:
+        msg = (result.stderr or result.stdout or b"").decode("utf-8", "replace").strip().splitlines()
+        raise FontgenError("the written font fails the OpenType Sanitizer: " + " | ".join(msg[-5:]))
+    ver = Geometry.for_font(font, geometry.image_size, _render_margin(geometry))
+    renderer = GlyphRenderer(FontSpec(Path(path)), ver)
+    ious = {}
+    for cp, src in sources.items():
+        source = load_glyph_image(src, geometry.image_size) < 128
+        back = renderer.render(chr(cp)) < 128
+        ious[cp] = ink_iou(source, back)
+    values = np.array(list(ious.values()))
+    worst_cp = min(ious, key=ious.get)
+    info = {"iou": ious, "iou_mean": float(values.mean()), "iou_worst": float(values.min()),
+            "worst_codepoint": worst_cp, "ots": "passed", "render_geometry": ver}
+    if info["iou_worst"] < min_iou:
+        raise FontgenError(f"verification failed: {chr(worst_cp)} (U+{worst_cp:04X}, {sources[worst_cp].name}) "
+                           f"renders back with IoU {info['iou_worst']:.3f} < {min_iou} against its image")
+    return info
+
+
+def write_specimen(font_path: Path, codepoints: list[int], out_png: Path, cell: int = 96, columns: int = 12,
+                   limit: int = 240) -> int:
+    """A grid of glyphs rendered from the written font, each labelled with its codepoint."""
+    from PIL import ImageDraw, ImageFont
+    from fontTools.ttLib import TTFont
+
+    cps = list(codepoints)[:limit]
+    font = TTFont(str(font_path), lazy=True)
+    geometry = Geometry.for_font(font, cell, margin=cell * 0.06)
+    renderer = GlyphRenderer(FontSpec(Path(font_path)), geometry)
+    label_h = 14
+    rows = max(1, math.ceil(len(cps) / columns))
+    sheet = Image.new("L", (columns * cell, rows * (cell + label_h)), 255)
+    draw = ImageDraw.Draw(sheet)
+    label_font = ImageFont.load_default()
+    for i, cp in enumerate(cps):
+        x, y = (i % columns) * cell, (i // columns) * (cell + label_h)
+        sheet.paste(Image.fromarray(renderer.render(chr(cp))), (x, y))
+        draw.rectangle([x, y, x + cell - 1, y + cell + label_h - 1], outline=200)
+        draw.text((x + 3, y + cell), f"U+{cp:04X}", fill=0, font=label_font)
+    tmp = out_png.with_name(f".{out_png.name}.tmp.png")
+    sheet.save(tmp)
+    os.replace(tmp, out_png)
+    return len(cps)
+
+
+# ---------------------------------------------------------------------------------------
+# The whole step
+
+
+@dataclass
+class VectorizeResult:
+    font_path: Path
+    specimen_path: Path
+    glyphs: int
+    contours: int
+    on_points: int
+    off_points: int
+    iou_mean: float
+    iou_worst: float
+    worst_codepoint: int
+    skipped: list[int] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    geometry_source: str = "manifest"
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        n = max(self.glyphs, 1)
+        lines = [
+            f"glyphs:    {self.glyphs} traced"
+            + (f", {len(self.skipped)} skipped (already in the target; --replace to overwrite)" if self.skipped else ""),
+            f"contours:  {self.contours} ({self.contours / n:.1f} per glyph)",
+            f"points:    {(self.on_points + self.off_points) / n:.1f} per glyph "
+            f"({self.on_points / n:.1f} on-curve, {self.off_points / n:.1f} off-curve)",
+            f"fidelity:  IoU mean {self.iou_mean:.4f}, worst {self.iou_worst:.4f} "
+            f"({chr(self.worst_codepoint)} U+{self.worst_codepoint:04X})",
+            "checks:    fontTools reopen, OpenType Sanitizer, FreeType render-back: passed",
+            f"font:      {self.font_path}",
+            f"specimen:  {self.specimen_path}",
+        ]
+        lines += [f"note:      {note}" for note in self.notes]
+        return "\n".join(lines)
+
+
+def default_output(folder: GlyphFolder, fonts_dir: Path, merge_into: FontSpec | None) -> Path:
+    suffix = f"-fontgen-style-{folder.style_id}" if folder.style_id is not None else "-fontgen"
+    base = _slug(merge_into.path.stem) if merge_into is not None else _slug(folder.family)
+    return Path(fonts_dir) / f"{base}{suffix}.ttf"
+
+
+def vectorize_folder(glyph_dir: Path, out: Path | None = None, merge_into: str | FontSpec | None = None,
+                     replace: bool = False, workers: int | None = None, units_per_em: int | None = None,
+                     em_top: float | None = None, margin: float | None = None,
+                     options: TraceOptions = TraceOptions(), fonts_dir: Path = Path("fontgen-work/fonts"),
+                     min_iou: float = 0.75, progress: bool = True) -> VectorizeResult:
+    """Trace a generated-glyph folder and write a verified TTF (standalone or merged)."""
+    start = time.perf_counter()
+    folder = read_glyph_folder(Path(glyph_dir), units_per_em, em_top, margin)
+    target = FontSpec.parse(merge_into) if isinstance(merge_into, (str, Path)) else merge_into
+    out = Path(out) if out is not None else default_output(folder, Path(fonts_dir), target)
+    if target is not None and out.resolve() == target.path.resolve():
+        raise FontgenError(f"--out {out} is the --merge-into font itself; vectorize never overwrites its input")
+    if out.exists() and out.is_dir():
+        raise FontgenError(f"--out {out} is a folder; give a .ttf file path")
+    if target is not None:
+        open_font(target)  # fail early on a bad target, before tracing
+    traced = trace_folder(folder, options, workers, progress)
+    notes: list[str] = []
+    if target is not None:
+        info = merge_into_font(traced, folder.geometry, target, out, replace)
+        notes += info["notes"]
+        written = info["added"]
+        skipped = info["skipped"]
+        if not written:
+            Path(info["tmp"]).unlink(missing_ok=True)
+            raise FontgenError(f"{target} already has all {len(skipped)} characters of {folder.path}; "
+                               "pass --replace to use the generated glyphs instead")
+    else:
+        info = write_standalone_font(traced, folder.geometry, out, folder.family, folder.style_id)
+        written, skipped = list(traced), []
+    tmp = Path(info["tmp"])
+    if out.suffix.lower() != ".ttf":
+        notes.append(f"the font is TrueType; consider naming it .ttf rather than {out.suffix or '(no suffix)'}")
+    try:
+        check = verify_font(tmp, {cp: folder.files[cp] for cp in written}, folder.geometry, min_iou)
+        specimen = out.with_name(out.stem + "-specimen.png")
+        write_specimen(tmp, written, specimen)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    from fontTools.ttLib import TTFont
+
+    font = TTFont(str(out))
+    cmap = font.getBestCmap()
+    glyf = font["glyf"]
+    contours = on = off = 0
+    for cp in written:
+        g = glyf[cmap[cp]]
+        if g.numberOfContours > 0:
+            contours += g.numberOfContours
+            flags = np.asarray(g.flags)
+            on += int((flags & 1).sum())
+            off += int(len(flags) - (flags & 1).sum())
+    return VectorizeResult(font_path=out, specimen_path=specimen, glyphs=len(written), contours=contours,
+                           on_points=on, off_points=off, iou_mean=check["iou_mean"], iou_worst=check["iou_worst"],
+                           worst_codepoint=check["worst_codepoint"], skipped=skipped, notes=notes,
+                           geometry_source=folder.geometry_source, seconds=time.perf_counter() - start)
+

@@ -1,0 +1,242 @@
+"""vectorize: glyph images -> outlines -> verified TTF, on the real sample fonts (CPU, fast)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from fontTools.pens.recordingPen import RecordingPen
+from fontTools.ttLib import TTFont
+from PIL import Image
+
+from fontgen.errors import FontgenError
+from fontgen.fonts import FontSpec, Geometry, GlyphRenderer, open_font
+from fontgen import vectorize as V
+
+SAMPLE = Path(__file__).resolve().parents[1] / "fonts_sample"
+pytestmark = pytest.mark.skipif(not (SAMPLE / "manifest.json").is_file(),
+                                reason="fonts_sample/ (the real sample fonts) is missing from the checkout")
+
+SOURCE = "source_sans_regular.otf"  # CFF, covers the whole sample charset
+KAI = "style07_kai_ukai.ttf"  # TrueType
+THIN = "style00_sans_thin.otf"  # CFF target
+ROUND_TRIP = "口回国永田一家飞日目四图八雨乡主鸟"  # holes, nested holes, thin strokes, dots
+
+
+def spec(name: str) -> FontSpec:
+    return FontSpec(SAMPLE / name)
+
+
+def write_folder(font_name: str, chars: str, folder: Path, size: int = 256, style_id: int = 7,
+                 manifest: bool = True) -> Geometry:
+    """Render chars in the font's em-box geometry as a generated-glyph folder."""
+    font = open_font(spec(font_name))
+    geometry = Geometry.for_font(font, size)
+    renderer = GlyphRenderer(spec(font_name), geometry)
+    cmap = font.getBestCmap()
+    folder.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for ch in chars:
+        assert ord(ch) in cmap, f"{font_name} lacks {ch}"
+        name = f"u{ord(ch):04X}.png"
+        Image.fromarray(renderer.render(ch)).save(folder / name)
+        entries.append({"char": ch, "codepoint": ord(ch), "file": name, "flags": []})
+    if manifest:
+        (folder / "manifest.json").write_text(json.dumps({
+            "format": "fontgen-glyphs", "version": 1,
+            "style": {"id": style_id, "name": "test", "family": "Fontgen Test"},
+            "geometry": geometry.to_dict(), "target_font": None, "glyphs": entries}, ensure_ascii=False))
+    return geometry
+
+
+def contour_count(font: TTFont, ch: str) -> int:
+    pen = RecordingPen()
+    font.getGlyphSet()[font.getBestCmap()[ord(ch)]].draw(pen)
+    return sum(1 for op, _ in pen.value if op == "closePath")
+
+
+def signed_area(coords, end_pts, index):
+    start = 0 if index == 0 else end_pts[index - 1] + 1
+    pts = np.array(coords[start:end_pts[index] + 1], dtype=float)
+    x, y = pts[:, 0], pts[:, 1]
+    return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+
+
+@pytest.fixture(scope="module")
+def round_trips(tmp_path_factory):
+    """Standalone fonts traced from the CFF source font and from the TrueType kai font."""
+    results = {}
+    for name in (SOURCE, KAI):
+        folder = tmp_path_factory.mktemp(Path(name).stem)
+        write_folder(name, ROUND_TRIP, folder / "glyphs")
+        results[name] = V.vectorize_folder(folder / "glyphs", out=folder / "out" / "test.ttf", workers=1,
+                                           progress=False)
+    return results
+
+
+@pytest.mark.parametrize("name", [SOURCE, KAI])
+def test_round_trip_fidelity_and_validity(round_trips, name):
+    result = round_trips[name]
+    assert result.glyphs == len(ROUND_TRIP)
+    assert result.iou_mean >= 0.97, result.summary()
+    assert result.iou_worst >= 0.94, result.summary()
+    assert result.font_path.is_file() and result.specimen_path.is_file()
+    assert not list(result.font_path.parent.glob(".*.tmp*"))  # the temp file is gone
+    font = TTFont(str(result.font_path))
+    cmap = font.getBestCmap()
+    for ch in ROUND_TRIP:
+        assert cmap[ord(ch)] == f"uni{ord(ch):04X}"
+    # both cmap formats, CJK metrics, post 3, vertical metrics
+    assert {(t.platformID, t.platEncID, t.format) for t in font["cmap"].tables} >= {(3, 1, 4), (3, 10, 12)}
+    assert font["head"].unitsPerEm == 1000
+    assert font["post"].formatType == 3.0
+    os2 = font["OS/2"]
+    assert os2.sTypoAscender - os2.sTypoDescender == 1000
+    assert os2.ulCodePageRange1 & (1 << 18) and os2.ulUnicodeRange2 & (1 << (59 - 32))
+    assert "vhea" in font and "vmtx" in font
+    assert all(font["hmtx"][g][0] == 1000 and font["vmtx"][g][0] == 1000 for g in font.getGlyphOrder())
+    assert font["name"].getDebugName(1) == "Fontgen Test fontgen"
+    assert os2.usWinAscent >= font["head"].yMax and os2.usWinDescent >= -font["head"].yMin
+
+
+@pytest.mark.parametrize("name", [SOURCE, KAI])
+def test_contour_counts_and_directions(round_trips, name):
+    written = TTFont(str(round_trips[name].font_path))
+    source = open_font(spec(name))
+    for ch in "口回日目田":
+        glyph = written["glyf"][written.getBestCmap()[ord(ch)]]
+        assert glyph.numberOfContours == contour_count(source, ch), ch
+    glyph = written["glyf"]["uni53E3"]  # 口: outer clockwise, hole counter-clockwise (y up)
+    coords, ends = list(glyph.coordinates), glyph.endPtsOfContours
+    areas = sorted((signed_area(coords, ends, i) for i in range(len(ends))), key=abs)
+    assert areas[-1] < 0 < areas[0]
+
+
+def test_trace_glyph_points_and_specks():
+    img = np.full((64, 64), 255, np.uint8)
+    img[10:50, 10:50] = 0
+    img[20:40, 20:40] = 255  # a hole
+    img[2, 2] = 0  # a one-pixel speck
+    geometry = V.geometry_from_options(64, 1000)
+    contours = V.trace_glyph(img, geometry, V.TraceOptions(min_speck_area=3))
+    assert len(contours) == 2
+    # corners stay sharp: a square traces to 4 on-curve points, near the true corners
+    outer = max(contours, key=len)
+    assert len(outer) == 4 and all(on for _, _, on in outer)
+    xs = sorted(round(x) for x, _, _ in outer)
+    assert abs(xs[0] - 10 * 1000 / 64) <= 4 and abs(xs[-1] - 50 * 1000 / 64) <= 4
+    assert len(V.trace_glyph(img, geometry, V.TraceOptions(min_speck_area=0.1))) == 3
+
+
+def test_merge_into_truetype_keeps_old_glyphs(tmp_path):
+    target = open_font(spec(KAI), lazy=False)
+    cmap = target.getBestCmap()
+    new_chars = "丑乙亮兄"
+    assert not any(ord(c) in cmap for c in new_chars)
+    write_folder(SOURCE, new_chars + "口", tmp_path / "g")  # 口 exists in the target: skipped
+    out = tmp_path / "merged.ttf"
+    before = (SAMPLE / KAI).read_bytes()
+    result = V.vectorize_folder(tmp_path / "g", out=out, merge_into=str(SAMPLE / KAI), workers=1, progress=False)
+    assert (SAMPLE / KAI).read_bytes() == before  # input untouched
+    assert result.glyphs == 4 and result.skipped == [ord("口")]
+    assert result.iou_worst >= 0.94
+    merged = TTFont(str(out))
+    mcmap = merged.getBestCmap()
+    for ch in "口国永":
+        name = cmap[ord(ch)]
+        assert mcmap[ord(ch)] == name
+        old, new = target["glyf"][name], merged["glyf"][name]
+        assert old.numberOfContours == new.numberOfContours
+        assert list(old.coordinates) == list(new.coordinates) and list(old.flags) == list(new.flags)
+        assert target["hmtx"][name] == merged["hmtx"][name]
+        assert target["vmtx"][name] == merged["vmtx"][name]
+    advance = target["hmtx"][cmap[ord("国")]][0]
+    for ch in new_chars:
+        name = mcmap[ord(ch)]
+        assert name == f"uni{ord(ch):04X}" and merged["glyf"][name].numberOfContours > 0
+        assert merged["hmtx"][name][0] == advance
+        assert merged["vmtx"][name][0] == target["vmtx"][cmap[ord("国")]][0]
+    assert len(merged.getGlyphOrder()) == len(target.getGlyphOrder()) + 4
+    assert merged["maxp"].numGlyphs == len(merged.getGlyphOrder())
+
+
+def test_merge_into_cff_converts_and_replace(tmp_path):
+    target = open_font(spec(THIN), lazy=False)
+    cmap = target.getBestCmap()
+    write_folder(SOURCE, "丁九口", tmp_path / "g")
+    out = tmp_path / "thin-merged.ttf"
+    result = V.vectorize_folder(tmp_path / "g", out=out, merge_into=str(SAMPLE / THIN), replace=True,
+                                workers=1, progress=False)
+    assert any("CFF" in note for note in result.notes)
+    merged = TTFont(str(out))
+    assert "glyf" in merged and "CFF " not in merged and merged.sfntVersion == "\x00\x01\x00\x00"
+    mcmap = merged.getBestCmap()
+    assert mcmap[ord("口")] != cmap[ord("口")]  # --replace: 口 now maps to the traced glyph
+    assert mcmap[ord("国")] == cmap[ord("国")]
+    name = cmap[ord("国")]
+    assert merged["hmtx"][name][0] == target["hmtx"][name][0]
+    from fontTools.pens.boundsPen import BoundsPen
+    pen = BoundsPen(target.getGlyphSet())
+    target.getGlyphSet()[name].draw(pen)
+    g = merged["glyf"][name]
+    assert np.allclose(pen.bounds, (g.xMin, g.yMin, g.xMax, g.yMax), atol=2)
+
+
+@pytest.mark.parametrize("case, expect", [
+    ("empty", "u4E00.png"), ("blank", "blank"), ("size", "u4E8C.png"), ("notpng", "u4E8C.png"),
+    ("badname", "hello.png"), ("lowercase", "u4e8c.png"), ("nothing", "no glyph images"),
+])
+def test_bad_inputs_name_the_file(tmp_path, case, expect):
+    folder = tmp_path / "g"
+    write_folder(SOURCE, "一", folder)
+    if case == "empty":
+        (folder / "u4E00.png").write_bytes(b"")
+    elif case == "blank":
+        Image.new("L", (256, 256), 255).save(folder / "u4E8C.png")
+    elif case == "size":
+        Image.new("L", (128, 128), 0).save(folder / "u4E8C.png")
+    elif case == "notpng":
+        Image.new("L", (256, 256), 0).save(folder / "u4E8C.png", format="JPEG")
+    elif case == "badname":
+        Image.new("L", (256, 256), 0).save(folder / "hello.png")
+    elif case == "lowercase":
+        Image.new("L", (256, 256), 0).save(folder / "u4e8c.png")
+    elif case == "nothing":
+        for p in folder.iterdir():
+            p.unlink()
+        (folder / "manifest.json").write_text("{}")
+    with pytest.raises(FontgenError, match=expect):
+        V.vectorize_folder(folder, out=tmp_path / "x.ttf", workers=1, progress=False)
+    assert not (tmp_path / "x.ttf").exists()
+
+
+def test_plain_folder_needs_geometry(tmp_path):
+    folder = tmp_path / "plain"
+    geometry = write_folder(KAI, "口国", folder, manifest=False)
+    with pytest.raises(FontgenError, match="--units-per-em"):
+        V.vectorize_folder(folder, out=tmp_path / "x.ttf", workers=1, progress=False)
+    em_top = geometry.em_top
+    result = V.vectorize_folder(folder, out=tmp_path / "x.ttf", units_per_em=geometry.units_per_em, em_top=em_top,
+                                workers=1, progress=False)
+    assert result.geometry_source == "command line" and result.iou_worst >= 0.94
+
+
+def test_cli(tmp_path):
+    from fontgen.cli import cli
+
+    runner = CliRunner()
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    Image.new("L", (64, 64), 0).save(bad / "oops.png")
+    res = runner.invoke(cli, ["--workdir", str(tmp_path / "wd"), "vectorize", str(bad), "--units-per-em", "1000"])
+    assert res.exit_code == 1
+    assert "oops.png" in (res.output + str(res.exception))
+    good = tmp_path / "wd" / "generated" / "style-7"
+    write_folder(KAI, "口回", good)
+    res = runner.invoke(cli, ["--workdir", str(tmp_path / "wd"), "vectorize", "--workers", "2"])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    assert "IoU mean" in res.output
+    assert (tmp_path / "wd" / "fonts" / "fontgen-test-fontgen-style-7.ttf").is_file()
