@@ -135,11 +135,13 @@ def render(workdir: Workdir, source, targets, charset, chars, size, margin, val_
               help="Dataset folder written by `fontgen render`. Default: WORKDIR/data.")
 @click.option("--run", "run_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Run folder (checkpoint.pt, log.jsonl, samples/). Default: a new WORKDIR/runs/<timestamp>; "
-                   "with --resume, WORKDIR/runs/latest. WORKDIR/runs/latest always points to the newest run.")
+                   "with --resume, WORKDIR/runs/latest. WORKDIR/runs/latest points to the newest run with a "
+                   "checkpoint.")
 @click.option("--preset", type=click.Choice(["auto", "tiny", "cpu", "full"]), default="auto", show_default=True,
               help="Size/batch/steps/width defaults: full = 256 px, ngf/ndf 64, batch 64, 50000 steps (a GPU); "
-                   "cpu = 64 px, ngf/ndf 16, batch 16, 3000 steps (about 10 minutes on 2 cores); tiny = a smoke "
-                   "test. auto: full on CUDA, cpu on a CPU. Explicit options below override the preset.")
+                   "cpu = 64 px, ngf/ndf 16, batch 16, 1600 steps (about 10 minutes on 2 cores, 3 without the "
+                   "perceptual loss); tiny = a smoke test. auto: full on CUDA, cpu on a CPU. Explicit options "
+                   "below override the preset.")
 @click.option("--steps", type=int, help="Total optimizer steps of the run (a resumed run continues up to it). "
               "Default: from the preset, or the resumed checkpoint's.")
 @click.option("--batch-size", type=int, help="Images per step (per process under torchrun). Default: from the preset.")
@@ -148,18 +150,22 @@ def render(workdir: Workdir, source, targets, charset, chars, size, margin, val_
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="auto: CUDA if present (bf16 autocast, TF32, channels_last), else CPU (fp32).")
 @click.option("--resume", is_flag=True, help="Continue the run (--run, default runs/latest) from its checkpoint: "
-              "same step, optimizer, lr, RNG and data order. Options left out are taken from the checkpoint.")
+              "same step, optimizer, lr, RNG and data order. Model, size, batch, steps and seed options left out are "
+              "taken from the checkpoint; a different model config is refused.")
 @click.option("--init-from", type=click.Path(dir_okay=False, path_type=Path), metavar="CHECKPOINT",
               help="Start a new run from a trained checkpoint's weights (same model config; fresh optimizers, "
                    "step 0), e.g. to adapt to a new font with few glyphs.")
-@click.option("--freeze-encoder", is_flag=True, help="Train only G's decoder and style embedding (with "
-              "--init-from: adapt to a new font without forgetting the content encoder).")
+@click.option("--freeze-encoder/--no-freeze-encoder", default=None,
+              help="Train only G's decoder and style embedding (with --init-from: adapt to a new font without "
+                   "forgetting the content encoder). Default: off.")
 @click.option("--l1-weight", type=float, default=100.0, show_default=True,
-              help="Pixel L1 weight (50-100); higher is sharper-to-target but blurrier.")
+              help="Pixel L1 weight (50-100): pulls the output onto the target; much higher drowns the GAN term "
+                   "and blurs.")
 @click.option("--const-weight", type=float, default=5.0, show_default=True,
               help="Constancy loss weight (bottleneck of source vs of output); 15 drowned the GAN term.")
-@click.option("--perceptual-weight", type=float, default=0.02, show_default=True,
-              help="VGG16 relu1_2+relu2_2 feature L1 weight (0.01-0.05); 0 turns it off (no VGG weights needed).")
+@click.option("--perceptual-weight", type=float, default=None,
+              help="VGG16 relu1_2+relu2_2 feature L1 weight (0.01-0.05); 0 turns it off (no VGG weights needed). "
+                   "Default: 0.02 with the full (GPU) preset, 0 with the cpu and tiny presets.")
 @click.option("--category-weight", type=float, default=1.0, show_default=True,
               help="Style-classification weight, the same in D and G.")
 @click.option("--vgg-weights", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
@@ -207,6 +213,8 @@ def train(workdir: Workdir, data, run_dir, preset, steps, batch_size, image_size
       fontgen train --resume --steps 20000
       fontgen train --init-from runs/base/checkpoint.pt --freeze-encoder --data newfont-data
     """
+    import os
+
     from fontgen import train as train_step
 
     config = train_step.TrainConfig(
@@ -219,7 +227,8 @@ def train(workdir: Workdir, data, run_dir, preset, steps, batch_size, image_size
         lr_schedule=lr_schedule, augment=augment, compile=compile_, sample_every=sample_every,
         checkpoint_every=checkpoint_every, seed=seed)
     path = train_step.train(config, log=lambda line: click.echo(line, err=True))
-    click.echo(f"checkpoint {path}")
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one line, not one per process
+        click.echo(f"checkpoint {path}")
 
 
 # === generate ===

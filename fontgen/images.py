@@ -16,17 +16,20 @@ def to_model(images, image_size: int, device) -> torch.Tensor:
     """uint8 [B, S, S] (numpy or tensor) -> float [B, 1, image_size, image_size] in [-1, 1] on `device`.
 
     The uint8 batch travels to the device as is (a quarter of the bytes of float32) and is
-    converted there. Downsizing uses area averaging, which is exact pixel-edge geometry for
-    integer factors, so the em-box transform simply scales.
+    converted there. Resampling is symmetric about pixel centres, so pixel edges, and with
+    them the em-box transform, simply scale.
     """
-    batch = torch.as_tensor(np.ascontiguousarray(images)) if not isinstance(images, torch.Tensor) else images
-    batch = batch.to(device, non_blocking=True).unsqueeze(1).float().div_(127.5).sub_(1.0)
+    if not isinstance(images, torch.Tensor):
+        images = torch.from_numpy(np.array(images, dtype=np.uint8))  # a copy: memmaps are read-only
+    batch = images.to(device, non_blocking=True).unsqueeze(1).float().div_(127.5).sub_(1.0)
     if batch.shape[-1] != image_size:
-        if batch.shape[-1] > image_size:
-            batch = F.interpolate(batch, size=(image_size, image_size), mode="area")
-        else:
-            batch = F.interpolate(batch, size=(image_size, image_size), mode="bilinear", align_corners=False)
+        batch = resize(batch, image_size)
     return batch
+
+
+def resize(batch: torch.Tensor, image_size: int) -> torch.Tensor:
+    """The one resampling of glyph batches (training, generation, evaluation alike)."""
+    return F.interpolate(batch, size=(image_size, image_size), mode="bilinear", antialias=True, align_corners=False)
 
 
 def from_model(batch: torch.Tensor) -> np.ndarray:

@@ -43,3 +43,15 @@ def small_dataset(tmp_path_factory, sample_chars) -> Path:
     job.chars = sample_chars[::max(1, len(sample_chars) // 60)][:60]
     render_dataset(job, progress=False, log=lambda line: None)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, small_dataset) -> Path:
+    """A tiny model trained a few steps on the small dataset: WORKDIR/runs/tiny/checkpoint.pt."""
+    from fontgen.train import TrainConfig, train
+
+    workdir = tmp_path_factory.mktemp("work")
+    config = TrainConfig(data=small_dataset, runs_dir=workdir / "runs", run=workdir / "runs" / "tiny",
+                         preset="tiny", device="cpu", steps=12, perceptual_weight=0.0, sample_every=1000,
+                         checkpoint_every=1000, progress=False)
+    return train(config, log=lambda line: None)

@@ -1,0 +1,128 @@
+"""`fontgen evaluate`: quality on held-out characters (present in the target font, kept out of training)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from fontgen.dataset import load_dataset
+from fontgen.errors import FontgenError
+from fontgen.generate import Generation
+from fontgen.images import from_model, to_model
+from fontgen.metrics import METRICS, all_metrics
+
+# Which way is better, for the table and for picking the worst glyphs.
+HIGHER_IS_BETTER = {"l1": False, "rmse": False, "ssim": True, "iou": True}
+
+
+@dataclass
+class EvaluateJob:
+    checkpoint: Path
+    out: Path
+    data: Path | None = None  # default: the dataset the checkpoint was trained on
+    batch_size: int = 64
+    device: str = "auto"
+    worst: int = 24
+
+
+def evaluate_checkpoint(job: EvaluateJob, progress: bool = True, log=print) -> dict:
+    generation = Generation(job.checkpoint, job.device)
+    data_dir = job.data or generation.meta.get("dataset")
+    if not data_dir:
+        raise FontgenError("the checkpoint does not name its dataset; pass --data")
+    data = load_dataset(Path(data_dir))
+    val = data.pair_indices("val")
+    if len(val) == 0:
+        raise FontgenError(f"{data.root} has no validation pairs; render with --val-fraction > 0")
+    known = {int(s["id"]) for s in generation.meta["styles"]}
+    pair_style = np.asarray(data.pair_style)[val]
+    pair_char = np.asarray(data.pair_char)[val]
+    results: dict = {"checkpoint": str(job.checkpoint), "step": generation.meta.get("step"),
+                     "dataset": str(data.root), "image_size": generation.image_size, "styles": {}}
+    per_glyph = []  # (style, char row, pair row, generated, truth, metrics)
+    all_scores: dict[str, list] = {name: [] for name in METRICS}
+    for style in data.styles:
+        rows = np.nonzero(pair_style == style.id)[0]
+        if len(rows) == 0:
+            continue
+        if style.id not in known:
+            raise FontgenError(f"style {style.id} of {data.root} is not in the checkpoint's style table")
+        order = np.argsort(pair_char[rows], kind="stable")
+        rows = rows[order]
+        pairs = val[rows]
+        sources = data.source[pair_char[rows]]
+        generated = generation.run(sources, {style.id: 1.0}, job.batch_size)
+        truth = from_model(to_model(data.images[pairs], generation.image_size, "cpu"))
+        scores = all_metrics(generated, truth)
+        results["styles"][str(style.id)] = {"name": style.name, "glyphs": int(len(rows)),
+                                            **{k: float(v.mean()) for k, v in scores.items()}}
+        for name in METRICS:
+            all_scores[name].append(scores[name])
+        for i in range(len(rows)):
+            per_glyph.append((style.id, int(pair_char[rows[i]]), generated[i], truth[i],
+                              {k: float(v[i]) for k, v in scores.items()}))
+        if progress:
+            log(f"style {style.id:>2} {style.name}: {len(rows)} held-out glyphs, IoU {scores['iou'].mean():.3f}")
+    joined = {k: np.concatenate(v) for k, v in all_scores.items()}
+    results["overall"] = {"glyphs": int(len(joined["l1"])), **{k: float(v.mean()) for k, v in joined.items()}}
+    out = Path(job.out)
+    out.mkdir(parents=True, exist_ok=True)
+    per_glyph.sort(key=lambda g: g[4]["iou"])
+    write_worst(out / "worst.png", per_glyph[:job.worst], data)
+    _write_json(out / "metrics.json", results)
+    results["out"] = str(out)
+    return results
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(payload, indent=1, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_worst(path: Path, glyphs: list, data, cell: int = 64) -> None:
+    """The worst glyphs by IoU: generated over ground truth, with style and IoU."""
+    columns = max(1, min(12, len(glyphs)))
+    rows = (len(glyphs) + columns - 1) // columns
+    label_h, pad = 12, 4
+    sheet = Image.new("L", (columns * (cell + pad) + pad, max(1, rows) * (2 * cell + label_h + pad) + pad), 255)
+    draw = ImageDraw.Draw(sheet)
+    font = ImageFont.load_default()
+    for i, (style_id, char_row, generated, truth, scores) in enumerate(glyphs):
+        x = pad + (i % columns) * (cell + pad)
+        y = pad + (i // columns) * (2 * cell + label_h + pad)
+        sheet.paste(Image.fromarray(generated).resize((cell, cell), Image.Resampling.BOX), (x, y))
+        sheet.paste(Image.fromarray(truth).resize((cell, cell), Image.Resampling.BOX), (x, y + cell))
+        draw.rectangle([x, y, x + cell - 1, y + 2 * cell - 1], outline=200)
+        draw.text((x + 1, y + 2 * cell), f"s{style_id} {scores['iou']:.2f}", fill=0, font=font)
+    sheet.save(path)
+
+
+def format_table(results: dict, other: dict | None = None) -> str:
+    """A plain-text table per style and overall; with `other`, both runs side by side."""
+    names = list(METRICS)
+    runs = [results] + ([other] if other else [])
+    header = f"{'style':<28}{'glyphs':>7}" + "".join(
+        f"{name.upper() + (' ' + tag if other else ''):>{12 if other else 9}}" for name in names
+        for tag in (["A", "B"] if other else [""]))
+    lines = [header, "-" * len(header)]
+    keys = list(results["styles"]) + ["overall"]
+    for key in keys:
+        entries = [r["overall"] if key == "overall" else r["styles"].get(key) for r in runs]
+        if entries[0] is None:
+            continue
+        label = "overall" if key == "overall" else f"{key} {entries[0]['name']}"
+        cells = ""
+        for name in names:
+            for entry in entries:
+                value = "-" if entry is None else f"{entry[name]:.4f}"
+                cells += f"{value:>{12 if other else 9}}"
+        lines.append(f"{label[:27]:<28}{entries[0]['glyphs']:>7}{cells}")
+    arrows = ", ".join(f"{n.upper()} {'higher' if HIGHER_IS_BETTER[n] else 'lower'} is better" for n in names)
+    lines.append(f"({arrows}; pixels in [0, 1]; IoU of ink darker than 50%)")
+    return "\n".join(lines)

@@ -1,0 +1,299 @@
+"""`fontgen generate`: draw the glyphs a style's font lacks, as a generated-glyph folder.
+
+Output (DESIGN.md "Generated-glyph folder"): one 8-bit grey `uXXXX.png` per glyph and
+`manifest.json` with the style, the geometry transform (the target font's em box at the
+model's resolution) and the target font; plus `contact-sheet.png` (source | generated).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+from tqdm import tqdm
+
+from fontgen.charsets import load_charset
+from fontgen.checkpoint import load_generator
+from fontgen.errors import FontgenError
+from fontgen.fonts import FontSpec, Geometry, GlyphRenderer, coverage, open_font
+from fontgen.images import from_model, ink_components, to_model
+
+GLYPHS_FORMAT = "fontgen-glyphs"
+GLYPHS_VERSION = 1
+PLACEHOLDER_CHECK_SIZE = 48
+
+
+def glyph_filename(codepoint: int) -> str:
+    return f"u{codepoint:04X}.png"
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise FontgenError("--device cuda asked for, but no CUDA GPU is available")
+    return torch.device(device)
+
+
+def parse_style(text: str, styles: list[dict]) -> dict[int, float]:
+    """'12', 'kai-ukai' or a blend '3:0.5,12:0.5' -> {style id: weight}, weights summing to 1."""
+    by_id = {int(s["id"]): s for s in styles}
+    by_name = {s["name"]: int(s["id"]) for s in styles}
+
+    def one(token: str) -> int:
+        token = token.strip()
+        if token.lstrip("-").isdigit() and int(token) in by_id:
+            return int(token)
+        if token in by_name:
+            return by_name[token]
+        listing = ", ".join(f"{s['id']} {s['name']}" for s in styles)
+        raise FontgenError(f"unknown style {token!r}; the checkpoint's styles are: {listing}")
+
+    weights: dict[int, float] = {}
+    for part in text.split(","):
+        name, sep, weight = part.rpartition(":") if ":" in part else (part, "", "1")
+        try:
+            value = float(weight)
+        except ValueError:
+            raise FontgenError(f"bad style weight in {part!r}; write blends as 3:0.5,12:0.5") from None
+        if value < 0:
+            raise FontgenError(f"style weights must be >= 0, got {part!r}")
+        style_id = one(name)
+        weights[style_id] = weights.get(style_id, 0.0) + value
+    total = sum(weights.values())
+    if total <= 0:
+        raise FontgenError(f"style weights in {text!r} sum to 0")
+    return {k: v / total for k, v in weights.items()}
+
+
+@dataclass
+class GenerateJob:
+    checkpoint: Path
+    style: str
+    out: Path | None = None  # default: decided by the caller (WORKDIR/generated/style-ID)
+    target_font: FontSpec | None = None
+    chars: list[str] | None = None
+    batch_size: int = 64
+    device: str = "auto"
+    seed: int | None = None  # with a seed, dropout stays on: a different sample per seed
+    interpolate: tuple[str, str] | None = None
+    steps: int = 5
+
+
+@dataclass
+class GenerateReport:
+    out: Path
+    style_id: int
+    glyphs: int
+    flagged: dict[str, list[str]] = field(default_factory=dict)
+    contact_sheet: Path | None = None
+    seconds: float = 0.0
+
+
+class Generation:
+    """A loaded checkpoint ready to turn source glyphs into a style's glyphs."""
+
+    def __init__(self, checkpoint: Path, device: str = "auto"):
+        self.device = resolve_device(device)
+        self.generator, self.config, self.meta = load_generator(checkpoint, self.device)
+        if not self.meta.get("source") or not self.meta.get("styles"):
+            raise FontgenError(f"{checkpoint} has no source font or style table; it was not written by fontgen train")
+        source = self.meta["source"]
+        self.source_spec = FontSpec(Path(source["path"]), int(source.get("face", 0)))
+        self.source_geometry = Geometry.from_dict(source["geometry"])
+        self.image_size = self.config.image_size
+        self._source_renderer = None
+
+    @property
+    def source_renderer(self) -> GlyphRenderer:
+        if self._source_renderer is None:
+            open_font(self.source_spec)  # a clear error if the source font moved
+            self._source_renderer = GlyphRenderer(self.source_spec, self.source_geometry)
+        return self._source_renderer
+
+    def style_entry(self, style_id: int) -> dict:
+        return next(s for s in self.meta["styles"] if int(s["id"]) == style_id)
+
+    def output_geometry(self, style_id: int) -> Geometry:
+        """The target font's em box at the model's output size."""
+        geometry = Geometry.from_dict(self.style_entry(style_id)["geometry"])
+        return geometry.resized(self.image_size)
+
+    def style_vectors(self, weights: dict[int, float], count: int) -> torch.Tensor:
+        blend = torch.zeros(count, self.config.embedding_num, device=self.device)
+        for style_id, weight in weights.items():
+            blend[:, style_id] = weight
+        return self.generator.style_from_weights(blend)
+
+    def render_sources(self, chars: list[str]) -> np.ndarray:
+        return np.stack([self.source_renderer.render(ch) for ch in chars])
+
+    @torch.no_grad()
+    def run(self, sources: np.ndarray, weights: dict[int, float], batch_size: int = 64,
+            progress: bool = False, sample: bool = False) -> np.ndarray:
+        """uint8 source glyphs [N, S, S] -> uint8 generated glyphs [N, s, s] at model size."""
+        self.generator.train(sample)  # dropout only when sampling on purpose
+        out = np.empty((len(sources), self.image_size, self.image_size), dtype=np.uint8)
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else _null()
+        with tqdm(total=len(sources), unit="glyph", desc="generate", disable=not progress, dynamic_ncols=True) as bar:
+            for start in range(0, len(sources), batch_size):
+                chunk = sources[start:start + batch_size]
+                x = to_model(chunk, self.image_size, self.device)
+                with autocast:
+                    fake = self.generator(x, style=self.style_vectors(weights, len(chunk)))
+                out[start:start + len(chunk)] = from_model(fake.float())
+                bar.update(len(chunk))
+        self.generator.eval()
+        return out
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def default_chars(generation: Generation, target: FontSpec) -> tuple[list[str], str]:
+    """The training charset's characters that the source has and the target font lacks."""
+    dataset_dir = generation.meta.get("dataset")
+    manifest_path = Path(dataset_dir) / "manifest.json" if dataset_dir else None
+    if manifest_path is None or not manifest_path.is_file():
+        raise FontgenError("the training dataset (for its charset) is not where the checkpoint says "
+                           f"({dataset_dir}); pass --chars or --charset")
+    charset = json.loads(manifest_path.read_text(encoding="utf-8"))["charset"]["name"]
+    return load_charset(charset), charset
+
+
+def missing_in_target(generation: Generation, target: FontSpec, chars: list[str]) -> list[str]:
+    """Same rules as render: the source must have it; the target lacks it (no ink, .notdef, placeholder)."""
+    source_font = open_font(generation.source_spec)
+    small = generation.source_geometry.resized(PLACEHOLDER_CHECK_SIZE)
+    have_source = coverage(source_font, chars, GlyphRenderer(generation.source_spec, small)).present
+    target_font = open_font(target)
+    target_check = GlyphRenderer(target, Geometry.for_font(target_font, PLACEHOLDER_CHECK_SIZE))
+    present = set(coverage(target_font, have_source, target_check).present)
+    return [ch for ch in have_source if ch not in present]
+
+
+def structure_flags(generated: np.ndarray, sources: np.ndarray) -> list[list[str]]:
+    """Flag the 'wrong character' failures: nearly no ink, or ink shattered into many pieces."""
+    flags = []
+    scale = (generated.shape[-1] / sources.shape[-1]) ** 2
+    for gen, src in zip(generated, sources):
+        found = []
+        ink, src_ink = int((gen < 128).sum()), int((src < 128).sum()) * scale
+        if ink < max(0.15 * src_ink, 0.002 * gen.size):
+            found.append("nearly-empty")
+        elif ink_components(gen) > 2 * ink_components(src) + 4:
+            found.append("fragmented")
+        flags.append(found)
+    return flags
+
+
+def generate_glyphs(job: GenerateJob, progress: bool = True, log=print) -> GenerateReport:
+    import time
+
+    started = time.perf_counter()
+    generation = Generation(job.checkpoint, job.device)
+    weights = parse_style(job.style, generation.meta["styles"])
+    style_id = max(weights, key=weights.get)
+    style = generation.style_entry(style_id)
+    target = job.target_font or FontSpec(Path(style["path"]), int(style.get("face", 0)))
+    if job.seed is not None:
+        torch.manual_seed(job.seed)
+    if job.chars is not None:
+        chars = missing_in_target(generation, target, job.chars) if job.target_font else list(job.chars)
+        if job.target_font is None:
+            source_font = open_font(generation.source_spec)
+            chars = coverage(source_font, chars).present
+    else:
+        charset, name = default_chars(generation, target)
+        chars = missing_in_target(generation, target, charset)
+        log(f"style {style_id} {style['name']}: {len(chars)} characters of {name} are missing from {target}")
+    if not chars:
+        raise FontgenError(f"nothing to generate: the target font {target} already has every requested character "
+                           "that the source font has")
+    out = Path(job.out)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        sources = generation.render_sources(chars)
+        generated = generation.run(sources, weights, job.batch_size, progress, sample=job.seed is not None)
+        flags = structure_flags(generated, sources)
+        entries = []
+        for ch, pixels, found in zip(chars, generated, flags):
+            name = glyph_filename(ord(ch))
+            Image.fromarray(pixels).save(tmp / name)
+            entries.append({"char": ch, "codepoint": ord(ch), "file": name, "flags": found})
+        manifest = {
+            "format": GLYPHS_FORMAT,
+            "version": GLYPHS_VERSION,
+            "style": {"id": style_id, "name": style["name"], "family": style.get("family", style["name"]),
+                      "weights": {str(k): v for k, v in weights.items()}},
+            "geometry": generation.output_geometry(style_id).to_dict(),
+            "target_font": str(target),
+            "checkpoint": str(job.checkpoint),
+            "step": generation.meta.get("step"),
+            "sampled": job.seed is not None,
+            "seed": job.seed,
+            "flagged": {kind: [e["char"] for e in entries if kind in e["flags"]] for kind in ("nearly-empty", "fragmented")},
+            "glyphs": entries,
+        }
+        write_contact_sheet(tmp / "contact-sheet.png", chars, sources, generated, flags)
+        if job.interpolate:
+            write_interpolation(tmp / "interpolate", generation, job.interpolate, job.steps, chars, sources)
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return GenerateReport(out, style_id, len(chars), manifest["flagged"], out / "contact-sheet.png",
+                          time.perf_counter() - started)
+
+
+def write_interpolation(folder: Path, generation: Generation, pair: tuple[str, str], steps: int,
+                        chars: list[str], sources: np.ndarray) -> None:
+    """One strip per character: style A -> style B in `steps` blends."""
+    a = next(iter(parse_style(pair[0], generation.meta["styles"])))
+    b = next(iter(parse_style(pair[1], generation.meta["styles"])))
+    folder.mkdir()
+    frames = []
+    for t in np.linspace(0.0, 1.0, max(2, steps)):
+        weights = {a: 1.0 - t, b: t} if a != b else {a: 1.0}
+        frames.append(generation.run(sources, weights))
+    size = generation.image_size
+    for i, ch in enumerate(chars):
+        strip = Image.new("L", (size * len(frames), size), 255)
+        for j, frame in enumerate(frames):
+            strip.paste(Image.fromarray(frame[i]), (j * size, 0))
+        strip.save(folder / glyph_filename(ord(ch)))
+
+
+def write_contact_sheet(path: Path, chars: list[str], sources: np.ndarray, generated: np.ndarray,
+                        flags: list[list[str]], columns: int = 12, cell: int = 64, limit: int = 240) -> None:
+    """Pairs of cells, source | generated, labelled with the codepoint; flagged glyphs framed."""
+    count = min(len(chars), limit)
+    label_h, pad = 12, 4
+    rows = (count + columns - 1) // columns
+    sheet = Image.new("L", (columns * (2 * cell + pad) + pad, rows * (cell + label_h + pad) + pad), 255)
+    draw = ImageDraw.Draw(sheet)
+    font = ImageFont.load_default()
+    for i in range(count):
+        x = pad + (i % columns) * (2 * cell + pad)
+        y = pad + (i // columns) * (cell + label_h + pad)
+        sheet.paste(Image.fromarray(sources[i]).resize((cell, cell), Image.Resampling.BOX), (x, y))
+        sheet.paste(Image.fromarray(generated[i]).resize((cell, cell), Image.Resampling.BOX), (x + cell, y))
+        draw.rectangle([x, y, x + 2 * cell - 1, y + cell - 1], outline=0 if flags[i] else 200)
+        draw.text((x + 1, y + cell), f"U+{ord(chars[i]):04X}" + (" !" if flags[i] else ""), fill=0, font=font)
+    sheet.save(path)

@@ -1,0 +1,813 @@
+"""`fontgen train`: paired glyph images -> a category-embedded Zi2Zi GAN checkpoint.
+
+Data path. The dataset folder is memory-mapped once (fontgen.dataset.GlyphDataset). Each
+step's batch is a sorted index array into the maps (numpy fancy indexing: one copy of
+exactly the rows needed, no per-epoch reload, no pickle); uint8 pixels travel to the
+device (pinned memory on CUDA, prefetched one batch ahead by a thread) and become floats
+in [-1, 1] there, resized on the device when the model's size differs from the data's.
+
+Data order. Epoch e's order is a permutation drawn from a generator seeded with
+(seed, e), so it depends on nothing but the seed, the epoch and the dataset: a resumed
+run sees the same batches, and with torchrun every rank draws the same order and takes
+a disjoint shard of each global batch (DistributedSampler semantics).
+
+Step. D is updated (`d_steps` times) on the detached fake, then G is updated against the
+freshly updated D (DESIGN.md review fix 6), with D frozen during the G step.
+
+Distributed. With WORLD_SIZE > 1 (torchrun) G and D are wrapped in
+DistributedDataParallel; the constancy loss calls the raw generator's `encode`, and the
+G step evaluates the raw (frozen) D, so DDP only ever sees one forward per backward.
+Only rank 0 logs and writes.
+
+Run folder (``--run``, default WORKDIR/runs/<timestamp>; runs/latest points to the newest
+run that has a checkpoint):
+
+    checkpoint.pt       see fontgen.checkpoint; every --checkpoint-every steps and at the end
+    log.jsonl           one object per step: step, epoch, d_loss, g_loss, the loss parts
+                        (d_gan, d_real, d_fake, d_category; g_gan, g_l1, g_const, g_category,
+                        g_perceptual: weighted as they enter the loss, d_real/d_fake raw BCEs),
+                        lr, images_per_s (all processes, data loading included)
+    samples/step-N.png  source | generated | target rows for a fixed set of validation glyphs
+    train_config.json   the resolved options and model config
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import random
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from fontgen.checkpoint import (CHECKPOINT_NAME, load_checkpoint, read_latest, save_checkpoint,
+                                update_latest)
+from fontgen.dataset import GlyphDataset
+from fontgen.errors import FontgenError
+from fontgen.images import from_model, resize
+
+# The model fields a preset, an --init-from or a --resume checkpoint may supply.
+MODEL_FIELDS = ("image_size", "ngf", "ndf", "norm", "self_attention", "spectral_norm", "embedding_num",
+                "embedding_dim", "dropout")
+# Also taken from the checkpoint on --resume when not given again.
+RESUME_FIELDS = MODEL_FIELDS + ("steps", "batch_size", "seed", "augment", "freeze_encoder")
+
+PRESETS = {
+    # smoke tests: seconds on a laptop CPU
+    "tiny": {"image_size": 64, "ngf": 8, "ndf": 8, "batch_size": 4, "steps": 40, "perceptual_weight": 0.0},
+    # a few minutes on two CPU cores. The perceptual loss is off: VGG16 to relu2_2 would be 85% of
+    # the FLOPs at this width (2.7 steps/s with it, ~11 without), and a machine without internet
+    # has no ImageNet VGG16 weights; --perceptual-weight 0.02 --vgg-weights FILE turns it on.
+    "cpu": {"image_size": 64, "ngf": 16, "ndf": 16, "batch_size": 16, "steps": 1600, "perceptual_weight": 0.0},
+    # the zi2zi model: 256 px, ngf/ndf 64 (one GPU)
+    "full": {"image_size": 256, "ngf": 64, "ndf": 64, "batch_size": 64, "steps": 50000, "perceptual_weight": 0.02},
+}
+LR_FLOOR = 2e-6
+SAMPLE_STYLES = 8  # styles in the sample grid
+SAMPLE_PER_STYLE = 4  # characters per style in the sample grid
+
+
+@dataclass
+class TrainConfig:
+    """Every option of `fontgen train`. None means: from the preset / the checkpoint / the model default."""
+
+    data: Path = Path("fontgen-work/data")
+    runs_dir: Path = Path("fontgen-work/runs")  # default run folders and runs/latest
+    run: Path | None = None  # default: runs_dir/<timestamp> (or runs/latest with resume)
+    preset: str = "auto"  # auto | tiny | cpu | full
+    device: str = "auto"  # auto | cpu | cuda
+    steps: int | None = None  # total optimizer steps of the run
+    batch_size: int | None = None  # per process
+    image_size: int | None = None
+    ngf: int | None = None
+    ndf: int | None = None
+    norm: str | None = None
+    self_attention: bool | None = None
+    spectral_norm: bool | None = None
+    embedding_num: int | None = None
+    embedding_dim: int | None = None
+    dropout: float | None = None
+    resume: bool = False
+    init_from: Path | None = None
+    freeze_encoder: bool | None = None  # None: False (or the resumed run's)
+    gan_weight: float = 1.0
+    l1_weight: float = 100.0
+    const_weight: float = 5.0
+    perceptual_weight: float | None = None  # None: the preset's (0.02 on the GPU preset, 0 on CPU presets)
+    category_weight: float = 1.0
+    vgg_weights: Path | None = None
+    const_target: str = "fake"
+    perceptual_every: int = 1
+    d_steps: int = 1
+    grad_clip: float = 0.0
+    warmup_steps: int = 0
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    lr_schedule: int = 0  # halve the lr every N epochs (0: constant)
+    augment: bool | None = None
+    bf16: bool | None = None  # None: on CUDA
+    channels_last: bool | None = None  # None: on CUDA
+    compile: bool = False
+    sample_every: int = 500
+    checkpoint_every: int = 1000
+    seed: int | None = None
+    progress: bool = True
+
+    def to_dict(self) -> dict:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def train(config: TrainConfig, log=_stderr) -> Path:
+    """Train (or resume) a run; returns the path of its final checkpoint."""
+    return Trainer(config, log=log).run()
+
+
+# ---------------------------------------------------------------------------------------
+# Small helpers
+
+
+def _json_tensor(value) -> torch.Tensor:
+    return torch.tensor(list(json.dumps(value).encode("utf-8")), dtype=torch.uint8)
+
+
+def _tensor_json(tensor: torch.Tensor):
+    return json.loads(bytes(tensor.tolist()).decode("utf-8"))
+
+
+def _numpy_state() -> list:
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return [name, keys.tolist(), int(pos), int(has_gauss), float(cached)]
+
+
+def _set_numpy_state(state: list) -> None:
+    name, keys, pos, has_gauss, cached = state
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+
+
+def _set_python_state(state: list) -> None:
+    version, internal, gauss = state
+    random.setstate((version, tuple(internal), gauss))
+
+
+def model_config_diff(saved: dict, current: dict) -> list[str]:
+    keys = sorted(set(saved) | set(current))
+    return [f"{k} {saved.get(k)!r} in the checkpoint, {current.get(k)!r} now" for k in keys
+            if saved.get(k) != current.get(k)]
+
+
+def sample_grid(real_a: torch.Tensor, fake_b: torch.Tensor, real_b: torch.Tensor, per_row: int = 8) -> np.ndarray:
+    """Blocks of three rows (source | generated | target), `per_row` glyphs wide, 8-bit grey."""
+    a, f, b = (from_model(t) for t in (real_a, fake_b, real_b))
+    n, s = a.shape[0], a.shape[1]
+    gap = max(2, s // 32)
+    cols = min(per_row, n)
+    blocks = math.ceil(n / cols)
+    height = blocks * (3 * s + 2 * gap) + (blocks - 1) * 3 * gap
+    width = cols * s + (cols - 1) * gap
+    grid = np.full((height, width), 160, np.uint8)
+    for i in range(n):
+        block, col = divmod(i, cols)
+        y0 = block * (3 * s + 5 * gap)
+        x0 = col * (s + gap)
+        for r, img in enumerate((a, f, b)):
+            y = y0 + r * (s + gap)
+            grid[y:y + s, x0:x0 + s] = img[i]
+    return grid
+
+
+def new_run_dir(runs_dir: Path) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run = runs_dir / stamp
+    n = 2
+    while run.exists():
+        run = runs_dir / f"{stamp}-{n}"
+        n += 1
+    return run
+
+
+# ---------------------------------------------------------------------------------------
+
+
+class Trainer:
+    """One training run. `run()` does setup, the loop and the final checkpoint."""
+
+    def __init__(self, config: TrainConfig, log=_stderr):
+        self.cfg = dataclasses.replace(config)
+        self._log = log
+        self.rank, self.world = 0, 1
+        self.distributed = False
+        self._pool = None
+
+    def say(self, message: str) -> None:
+        if self.rank == 0 and self._log is not None:
+            self._log(message)
+
+    # ---- setup -------------------------------------------------------------------------
+
+    def _pick_device(self) -> torch.device:
+        want = self.cfg.device
+        if want not in ("auto", "cpu", "cuda") and not want.startswith("cuda:"):
+            raise FontgenError(f"--device must be auto, cpu or cuda, got {want!r}")
+        if want == "auto":
+            want = "cuda" if torch.cuda.is_available() else "cpu"
+        if want.startswith("cuda") and not torch.cuda.is_available():
+            raise FontgenError("--device cuda was asked for but PyTorch sees no CUDA GPU; use --device cpu")
+        return torch.device(want)
+
+    def _setup_distributed(self, device: torch.device) -> torch.device:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world <= 1:
+            return device
+        import torch.distributed as dist
+
+        if device.type == "cuda":
+            local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+            torch.cuda.set_device(local_rank)
+            device = torch.device("cuda", local_rank)
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+            self._owns_group = True
+        self.rank, self.world = dist.get_rank(), dist.get_world_size()
+        self.distributed = True
+        return device
+
+    def _resolve_settings(self, dataset: GlyphDataset, reference: dict | None, fill: tuple, device) -> str:
+        cfg = self.cfg
+        if reference is not None:
+            saved = dict(reference.get("train_config", {}))
+            saved.update(reference["model_config"])
+            for name in fill:
+                if getattr(cfg, name) is None and saved.get(name) is not None:
+                    setattr(cfg, name, saved[name])
+        preset = cfg.preset
+        if preset == "auto":
+            preset = "full" if device.type == "cuda" else "cpu"
+        if preset not in PRESETS:
+            raise FontgenError(f"--preset must be auto, {', '.join(PRESETS)}; got {cfg.preset!r}")
+        for name, value in PRESETS[preset].items():
+            if getattr(cfg, name) is None:
+                setattr(cfg, name, value)
+        if cfg.seed is None:
+            cfg.seed = 0
+        if cfg.augment is None:
+            cfg.augment = False
+        if cfg.freeze_encoder is None:
+            cfg.freeze_encoder = False
+        if cfg.embedding_num is None:
+            from fontgen.model import ModelConfig
+
+            cfg.embedding_num = max(ModelConfig.embedding_num, dataset.embedding_num)
+        for name in ("steps", "batch_size", "d_steps", "perceptual_every", "sample_every", "checkpoint_every"):
+            value = getattr(cfg, name)
+            if not isinstance(value, int) or value < 1:
+                raise FontgenError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
+        if cfg.const_target not in ("fake", "real"):
+            raise FontgenError(f"--const-target must be fake or real, got {cfg.const_target!r}")
+        for name in ("l1_weight", "const_weight", "perceptual_weight", "category_weight", "gan_weight",
+                     "grad_clip", "warmup_steps", "lr_schedule"):
+            if getattr(cfg, name) < 0:
+                raise FontgenError(f"--{name.replace('_', '-')} must not be negative")
+        if not cfg.lr > 0:
+            raise FontgenError(f"--lr must be positive, got {cfg.lr}")
+        return preset
+
+    def _model_config(self):
+        from fontgen.model import ModelConfig
+
+        cfg = self.cfg
+        values = {name: getattr(cfg, name) for name in MODEL_FIELDS if getattr(cfg, name) is not None}
+        return ModelConfig(**values)
+
+    def _check_reference(self, reference: dict | None, what: str, path: Path) -> None:
+        if reference is None:
+            return
+        current = self.model_config.to_dict()
+        diff = model_config_diff(reference["model_config"], current)
+        if diff:
+            hint = ("resume with the same model options (or leave them out to reuse the checkpoint's)"
+                    if what == "resume" else "initialise only from a checkpoint of the same model config")
+            raise FontgenError(f"cannot {what} from {path}: it was trained with a different model config: "
+                               f"{'; '.join(diff)}. {hint[0].upper() + hint[1:]}.")
+
+    def _check_same_styles(self, reference: dict, path: Path) -> None:
+        def table(styles):
+            return [(int(s["id"]), s.get("sha256"), s.get("face")) for s in styles]
+
+        if table(reference.get("styles", [])) != table(s.to_dict() for s in self.dataset.styles):
+            raise FontgenError(f"cannot resume {path} on {self.dataset.root}: its style table differs from the one the "
+                               f"run was trained with (dataset {reference.get('dataset')}); resume on that dataset, "
+                               "or start a new run with --init-from to adapt the weights to this one")
+
+    def _find_resume(self) -> tuple[Path, dict]:
+        run = self.cfg.run if self.cfg.run is not None else read_latest(self.cfg.runs_dir)
+        if run is None:
+            raise FontgenError(f"--resume: no run to resume (no --run and no {Path(self.cfg.runs_dir) / 'latest'})")
+        path = Path(run) / CHECKPOINT_NAME
+        if not path.is_file():
+            raise FontgenError(f"--resume: {run} has no {CHECKPOINT_NAME} to resume from")
+        self.cfg.run = Path(run)
+        return path, load_checkpoint(path)
+
+    def _setup(self) -> None:
+        cfg = self.cfg
+        device = self._setup_distributed(self._pick_device())
+        self.device = device
+        self.cuda = device.type == "cuda"
+        self.dataset = ds = GlyphDataset(cfg.data)
+        self.train_rows = ds.pair_indices("train")
+        if len(self.train_rows) == 0:
+            raise FontgenError(f"dataset {ds.root} has no training pairs")
+
+        self.resume_state = reference = None
+        fill = ()
+        if cfg.resume and cfg.init_from is not None:
+            raise FontgenError("--resume and --init-from exclude each other")
+        if cfg.resume:
+            ref_path, reference = self._find_resume()
+            self.resume_state, fill = reference, RESUME_FIELDS
+        elif cfg.init_from is not None:
+            ref_path, reference = Path(cfg.init_from), load_checkpoint(cfg.init_from)
+            fill = MODEL_FIELDS
+        preset = self._resolve_settings(ds, reference, fill, device)
+        self.model_config = mc = self._model_config()
+        if reference is not None:
+            self._check_reference(reference, "resume" if cfg.resume else "initialise", ref_path)
+        if cfg.resume:
+            self._check_same_styles(reference, ref_path)
+        if ds.embedding_num > mc.embedding_num:
+            raise FontgenError(f"the dataset has style ids up to {ds.embedding_num - 1} but the model has only "
+                               f"{mc.embedding_num} style embeddings"
+                               f"{' (from the checkpoint)' if reference is not None else ''}; render the dataset "
+                               f"with style ids below {mc.embedding_num}, or train a new model")
+        if not cfg.resume and cfg.run is not None and (Path(cfg.run) / CHECKPOINT_NAME).exists():
+            raise FontgenError(f"{cfg.run} already holds a checkpoint; pass --resume to continue it, or another --run")
+
+        self.global_batch = cfg.batch_size * self.world
+        self.steps_per_epoch = max(1, len(self.train_rows) // self.global_batch)
+        self.bf16 = cfg.bf16 if cfg.bf16 is not None else self.cuda
+        self.channels_last = cfg.channels_last if cfg.channels_last is not None else self.cuda
+        origin = "the resumed run's settings" if cfg.resume else \
+            f"preset {preset}{' (auto)' if cfg.preset == 'auto' else ''}"
+        self.say(f"fontgen train: {origin} on {device}"
+                 f"{f' x{self.world} processes' if self.world > 1 else ''}: {mc.image_size} px, ngf {mc.ngf}, "
+                 f"ndf {mc.ndf}, batch {cfg.batch_size}{' per process' if self.world > 1 else ''}, {cfg.steps} steps "
+                 f"({len(self.train_rows)} training pairs, {self.steps_per_epoch} steps/epoch)"
+                 f"{', bf16' if self.bf16 else ''}, perceptual weight {cfg.perceptual_weight}")
+
+        if ds.image_size != mc.image_size:
+            hint = (f" (upsampled: render at --size {mc.image_size} for sharp targets)"
+                    if ds.image_size < mc.image_size else "")
+            self.say(f"fontgen train: the dataset is {ds.image_size} px, the model {mc.image_size} px: batches are "
+                     f"resized on the device{hint}")
+        if self.cuda:
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+            torch.backends.cudnn.benchmark = True
+
+        # models: the same seed on every rank (DDP also broadcasts rank 0's weights)
+        from fontgen.losses import LossWeights, PerceptualLoss, vgg16_features  # noqa: F401
+        from fontgen.model import build_models
+
+        torch.manual_seed(cfg.seed)
+        np.random.seed(cfg.seed % 2**32)
+        random.seed(cfg.seed)
+        G, D = build_models(mc)
+        if reference is not None:
+            G.load_state_dict(reference["generator"])
+            if "discriminator" in reference:
+                D.load_state_dict(reference["discriminator"])
+        if self.rank > 0:  # distinct dropout streams per rank; rank 0 matches a single process
+            torch.manual_seed(cfg.seed + 1_000_003 * self.rank)
+        self.augment_gen = torch.Generator().manual_seed(cfg.seed * 7919 + 17 + self.rank)
+
+        self.frozen = []
+        if cfg.freeze_encoder:
+            self.frozen = list(G.down.modules())
+            G.down.requires_grad_(False)
+        G.to(device)
+        D.to(device)
+        if self.channels_last:
+            G.to(memory_format=torch.channels_last)
+            D.to(memory_format=torch.channels_last)
+        self.G_raw, self.D_raw = G, D
+
+        # perceptual loss before anything is written: offline without weights this stops here
+        self.perceptual = None
+        if cfg.perceptual_weight > 0:
+            self.perceptual = PerceptualLoss(vgg16_features(weights_path=cfg.vgg_weights), device=device)
+
+        g_params = [p for p in G.parameters() if p.requires_grad]
+        betas = (cfg.beta1, cfg.beta2)
+        self.opt_g = torch.optim.Adam(g_params, lr=cfg.lr, betas=betas)
+        self.opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=betas)
+        self.start_step = 0
+        if self.resume_state is not None:
+            state = self.resume_state
+            try:
+                self.opt_g.load_state_dict(state["optimizer_g"])
+                self.opt_d.load_state_dict(state["optimizer_d"])
+            except (KeyError, ValueError) as exc:
+                raise FontgenError(f"cannot resume: the optimizer state does not fit ({exc}); "
+                                   "was the checkpoint trained with other --freeze-encoder?") from None
+            self.start_step = int(state["step"])
+            self._restore_rng(state.get("rng", {}))
+
+        self.G, self.D = G, D
+        if self.distributed:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ids = [device.index] if self.cuda else None
+            if self.cuda and mc.norm == "batch":
+                G = self.G_raw = torch.nn.SyncBatchNorm.convert_sync_batchnorm(G)
+                D = self.D_raw = torch.nn.SyncBatchNorm.convert_sync_batchnorm(D)
+                self.frozen = list(G.down.modules()) if cfg.freeze_encoder else []
+            self.G = DDP(G, device_ids=ids)
+            self.D = DDP(D, device_ids=ids)
+        self.D_for_g = D
+        if cfg.compile:
+            self.G = torch.compile(self.G)
+            self.D = torch.compile(self.D)
+            self.D_for_g = torch.compile(D)
+
+        self.loss_weights = LossWeights(gan=cfg.gan_weight, l1=cfg.l1_weight, const=cfg.const_weight,
+                                        perceptual=cfg.perceptual_weight, category=cfg.category_weight)
+        self.val_batch = self._fixed_val_batch()
+        if self.cuda:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fontgen-data")
+
+    def _prepare_run_dir(self) -> None:
+        cfg = self.cfg
+        if cfg.run is None:
+            cfg.run = new_run_dir(Path(cfg.runs_dir))
+            if self.distributed:  # rank 0 names the run
+                import torch.distributed as dist
+
+                name = [str(cfg.run)]
+                dist.broadcast_object_list(name, src=0)
+                cfg.run = Path(name[0])
+        self.run_dir = Path(cfg.run)
+        self.ckpt_path = self.run_dir / CHECKPOINT_NAME
+        if self.rank != 0:
+            return
+        (self.run_dir / "samples").mkdir(parents=True, exist_ok=True)
+        log_path = self.run_dir / "log.jsonl"
+        if self.start_step > 0 and log_path.exists():
+            # drop the lines of steps after the checkpoint: they are trained again
+            kept = []
+            for line in log_path.read_text(encoding="utf-8").splitlines():
+                try:
+                    if json.loads(line).get("step", 0) <= self.start_step:
+                        kept.append(line)
+                except json.JSONDecodeError:
+                    pass
+            log_path.write_text("".join(k + "\n" for k in kept), encoding="utf-8")
+        elif self.start_step == 0 and log_path.exists():
+            log_path.unlink()
+        self.log_file = open(log_path, "a", encoding="utf-8")
+        (self.run_dir / "train_config.json").write_text(
+            json.dumps({"train": self.cfg.to_dict(), "model": self.model_config.to_dict()}, indent=1) + "\n",
+            encoding="utf-8")
+
+    # ---- data --------------------------------------------------------------------------
+
+    def epoch_order(self, epoch: int) -> np.ndarray:
+        """Training pair rows in epoch `epoch`'s order, at least one global batch long."""
+        if getattr(self, "_order_epoch", None) != epoch:
+            rng = np.random.default_rng([self.cfg.seed, epoch])
+            order = self.train_rows[rng.permutation(len(self.train_rows))]
+            if len(order) < self.global_batch:
+                order = np.resize(order, self.global_batch)
+            self._order, self._order_epoch = order, epoch
+        return self._order
+
+    def batch_rows(self, step: int) -> np.ndarray:
+        """This rank's (sorted) pair rows for a step: a disjoint shard of the global batch."""
+        epoch, i = divmod(step, self.steps_per_epoch)
+        chunk = self.epoch_order(epoch)[i * self.global_batch:(i + 1) * self.global_batch]
+        return np.sort(chunk[self.rank::self.world])
+
+    def load_rows(self, rows: np.ndarray):
+        """Host side of a batch: uint8 [2N, S, S] (N sources, then N targets) and int64 labels [N].
+
+        One fancy-indexed copy per memory map into one buffer, pinned on CUDA so the copy to
+        the device is asynchronous.
+        """
+        ds = self.dataset
+        n, size = len(rows), ds.image_size
+        ab = np.empty((2 * n, size, size), np.uint8)
+        np.take(ds.source, np.asarray(ds.pair_char[rows]), axis=0, out=ab[:n], mode="clip")  # rows are valid
+        np.take(ds.images, rows, axis=0, out=ab[n:], mode="clip")
+        ab = torch.from_numpy(ab)
+        labels = torch.from_numpy(np.asarray(ds.pair_style[rows]).astype(np.int64))
+        if self.cuda:
+            ab, labels = ab.pin_memory(), labels.pin_memory()
+        return ab, labels
+
+    def to_device(self, ab: torch.Tensor, labels: torch.Tensor, augment: bool = False):
+        """uint8 [2N, S, S] -> (A, B) float [N, 1, s, s] in [-1, 1] on the device (resized, augmented), labels."""
+        dev = self.device
+        n = ab.shape[0] // 2
+        x = ab.to(dev, non_blocking=True).unsqueeze(1)
+        x = x.float().mul_(1 / 127.5).sub_(1)
+        size = self.model_config.image_size
+        if x.shape[-1] != size:
+            x = resize(x, size)
+        if augment:
+            x = self._augment(x, n)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x[:n], x[n:], labels.to(dev, non_blocking=True)
+
+    def _augment(self, x: torch.Tensor, n: int) -> torch.Tensor:
+        """Random scale (+-8%) and shift (+-4% of the size), the same for a pair's A and B."""
+        g = self.augment_gen
+        scale = 1 + (torch.rand(n, generator=g) * 2 - 1) * 0.08
+        shift = (torch.rand(n, 2, generator=g) * 2 - 1) * 0.08
+        theta = torch.zeros(n, 2, 3)
+        theta[:, 0, 0] = theta[:, 1, 1] = 1 / scale
+        theta[:, :, 2] = shift
+        theta = theta.repeat(2, 1, 1).to(x.device)
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        # sample (x - 1) so the zero padding of grid_sample becomes white (+1) after adding 1
+        return F.grid_sample(x - 1, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + 1
+
+    def _fixed_val_batch(self):
+        """A few characters of up to SAMPLE_STYLES styles, the same every time (validation split if any)."""
+        ds = self.dataset
+        rows = ds.pair_indices("val")
+        if len(rows) == 0:
+            rows = self.train_rows
+        styles = np.asarray(ds.pair_style)[rows]
+        picked = []
+        rng = np.random.default_rng(12345)
+        for style_id in sorted(set(styles.tolist()))[:SAMPLE_STYLES]:
+            mine = rows[styles == style_id]
+            picked.extend(sorted(rng.choice(mine, size=min(SAMPLE_PER_STYLE, len(mine)), replace=False).tolist()))
+        return self.to_device(*self.load_rows(np.asarray(picked, dtype=np.int64)))
+
+    # ---- checkpoint state --------------------------------------------------------------
+
+    def _local_rng(self) -> dict:
+        state = {"torch_cpu": torch.get_rng_state(), "augment": self.augment_gen.get_state()}
+        if self.cuda:
+            state["torch_cuda"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def _rng_state(self) -> dict:
+        local = self._local_rng()
+        rng = {**local, "numpy": _json_tensor(_numpy_state()), "python": _json_tensor(list(random.getstate()))}
+        if self.distributed:
+            import torch.distributed as dist
+
+            gathered = [None] * self.world
+            dist.all_gather_object(gathered, {k: v.cpu() for k, v in local.items()})
+            rng["per_rank"] = gathered
+        return rng
+
+    def _restore_rng(self, rng: dict) -> None:
+        local = rng
+        per_rank = rng.get("per_rank")
+        if self.world > 1:
+            if per_rank is not None and len(per_rank) == self.world:
+                local = per_rank[self.rank]
+            else:
+                self.say("fontgen train: warning: resuming with another number of processes; the data shards "
+                         "and dropout streams differ from an uninterrupted run")
+                return
+        if "torch_cpu" in local:
+            torch.set_rng_state(local["torch_cpu"])
+        if "augment" in local:
+            self.augment_gen.set_state(local["augment"])
+        if self.cuda and "torch_cuda" in local:
+            torch.cuda.set_rng_state(local["torch_cuda"], self.device)
+        if "numpy" in rng:
+            _set_numpy_state(_tensor_json(rng["numpy"]))
+        if "python" in rng:
+            _set_python_state(_tensor_json(rng["python"]))
+
+    def checkpoint_state(self, step: int) -> dict:
+        ds = self.dataset
+        return {
+            "model_config": self.model_config.to_dict(),
+            "generator": self.G_raw.state_dict(),
+            "discriminator": self.D_raw.state_dict(),
+            "optimizer_g": self.opt_g.state_dict(),
+            "optimizer_d": self.opt_d.state_dict(),
+            "step": step,
+            "epoch": step // self.steps_per_epoch,
+            "rng": self._rng_state(),
+            "styles": [s.to_dict() for s in ds.styles],
+            "source": ds.source_font.to_dict(),
+            "image_size": self.model_config.image_size,
+            "data_image_size": ds.image_size,
+            "dataset": str(ds.root.resolve()),
+            "train_config": self.cfg.to_dict(),
+            "world_size": self.world,
+            "torch_version": str(torch.__version__),
+        }
+
+    def save(self, step: int) -> None:
+        state = self.checkpoint_state(step)  # every rank: gathers the RNG states
+        if self.rank == 0:
+            save_checkpoint(self.ckpt_path, state)
+            if not getattr(self, "_latest_updated", False):
+                # runs/latest moves to this run once it has a checkpoint, not before: a run
+                # stopped before its first checkpoint does not hide the previous one
+                update_latest(Path(self.cfg.runs_dir), self.run_dir)
+                self._latest_updated = True
+        self.saved_step = step
+
+    # ---- the step ----------------------------------------------------------------------
+
+    def lr_at(self, epoch: int) -> float:
+        cfg = self.cfg
+        if cfg.lr_schedule <= 0:
+            return cfg.lr
+        return max(cfg.lr * 0.5 ** (epoch // cfg.lr_schedule), min(LR_FLOOR, cfg.lr))
+
+    def weights_at(self, step: int):
+        w = self.loss_weights
+        if self.cfg.warmup_steps > 0 and step < self.cfg.warmup_steps:
+            ramp = step / self.cfg.warmup_steps
+            w = dataclasses.replace(w, l1=w.l1 * ramp, const=w.const * ramp)
+        return w
+
+    def autocast(self):
+        if not self.bf16:
+            return nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+
+    def train_step(self, step: int, real_a, real_b, labels) -> tuple[list[str], torch.Tensor]:
+        """One D update (or d_steps) and one G update; returns loss names and a tensor of values."""
+        from fontgen.losses import discriminator_loss, generator_loss
+
+        cfg = self.cfg
+        weights = self.weights_at(step)
+        lr = self.lr_at(step // self.steps_per_epoch)
+        for opt in (self.opt_g, self.opt_d):
+            for group in opt.param_groups:
+                group["lr"] = lr
+
+        with self.autocast():
+            fake_b, encoded_a = self.G(real_a, labels, return_feat=True)
+
+        # D: the detached fake, d_steps updates
+        self.D_raw.requires_grad_(True)
+        for _ in range(cfg.d_steps):
+            self.opt_d.zero_grad(set_to_none=True)
+            with self.autocast():
+                d_loss, d_parts = discriminator_loss(self.D, real_a, real_b, fake_b.detach(), labels, weights)
+            d_loss.backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(self.D_raw.parameters(), cfg.grad_clip)
+            self.opt_d.step()
+
+        # G: against the freshly updated D, which is frozen here (no D gradients, no DDP sync)
+        self.D_raw.requires_grad_(False)
+        self.opt_g.zero_grad(set_to_none=True)
+        use_perceptual = self.perceptual is not None and step % cfg.perceptual_every == 0
+        with self.autocast():
+            g_loss, g_parts = generator_loss(self.G_raw, self.D_for_g, real_a, real_b, fake_b, encoded_a, labels,
+                                             weights, perceptual=self.perceptual, const_target=cfg.const_target,
+                                             use_perceptual=use_perceptual)
+        g_loss.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_([p for p in self.G_raw.parameters() if p.requires_grad], cfg.grad_clip)
+        self.opt_g.step()
+        self.D_raw.requires_grad_(True)
+
+        names, values = ["d_loss", "g_loss"], [d_loss.detach().float(), g_loss.detach().float()]
+        for prefix, parts in (("d_", d_parts), ("g_", g_parts)):
+            for key, value in parts.items():
+                name = key if key.startswith(prefix) else prefix + key
+                if name in names:
+                    continue
+                names.append(name)
+                values.append(torch.as_tensor(value).detach().float().to(self.device).reshape(()))
+        return names, torch.stack(values)
+
+    @torch.no_grad()
+    def write_samples(self, step: int) -> Path | None:
+        if self.rank != 0:
+            return None
+        from PIL import Image
+
+        real_a, real_b, labels = self.val_batch
+        G = self.G_raw
+        G.eval()
+        try:
+            with self.autocast():
+                fake_b = G(real_a, labels)
+        finally:
+            G.train()
+            self._refreeze()
+        path = self.run_dir / "samples" / f"step-{step:06d}.png"
+        tmp = path.with_name(f".{path.name}.tmp")
+        Image.fromarray(sample_grid(real_a, fake_b, real_b), mode="L").save(tmp, format="PNG")
+        os.replace(tmp, path)
+        return path
+
+    def _refreeze(self) -> None:
+        for m in self.frozen:  # batch-norm statistics of a frozen encoder stay fixed
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.eval()
+
+    # ---- the loop ----------------------------------------------------------------------
+
+    def run(self) -> Path:
+        try:
+            self._setup()
+            self._prepare_run_dir()
+            return self._loop()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+            if getattr(self, "log_file", None) is not None:
+                self.log_file.close()
+            if getattr(self, "_owns_group", False):
+                import torch.distributed as dist
+
+                dist.destroy_process_group()
+
+    def _loop(self) -> Path:
+        from tqdm import tqdm
+
+        cfg = self.cfg
+        total = cfg.steps
+        step = self.start_step
+        self.saved_step = step if self.resume_state is not None else None
+        if step >= total:
+            self.say(f"fontgen train: {self.ckpt_path} is already at step {step} of {total}; nothing to do "
+                     "(pass a larger --steps to continue)")
+            return self.ckpt_path
+        if step > 0:
+            self.say(f"fontgen train: resuming {self.run_dir} at step {step}")
+        self.G_raw.train()
+        self.D_raw.train()
+        self._refreeze()
+        bar = tqdm(total=total, initial=step, unit="step", desc="train", dynamic_ncols=True,
+                   disable=not cfg.progress or self.rank != 0, file=sys.stderr)
+        pending = None
+        if self._pool is not None:
+            pending = self._pool.submit(self.load_rows, self.batch_rows(step))
+        ips_avg = None
+        t_last = time.perf_counter()
+        try:
+            while step < total:
+                if pending is not None:
+                    host = pending.result()
+                    pending = self._pool.submit(self.load_rows, self.batch_rows(step + 1)) if step + 1 < total else None
+                else:
+                    host = self.load_rows(self.batch_rows(step))
+                real_a, real_b, labels = self.to_device(*host, augment=cfg.augment)
+                names, values = self.train_step(step, real_a, real_b, labels)
+                if self.distributed:
+                    import torch.distributed as dist
+
+                    dist.all_reduce(values)
+                    values /= self.world
+                values = values.tolist()  # the one host sync per step
+                step += 1
+                now = time.perf_counter()
+                ips = self.global_batch / max(now - t_last, 1e-9)
+                t_last = now
+                ips_avg = ips if ips_avg is None else 0.9 * ips_avg + 0.1 * ips
+                if not all(math.isfinite(v) for v in values):
+                    bad = ", ".join(f"{n}={v}" for n, v in zip(names, values) if not math.isfinite(v))
+                    kept = (f"the last good checkpoint {self.ckpt_path} (step {self.saved_step}) is kept"
+                            if self.saved_step is not None else "no checkpoint was written")
+                    raise FontgenError(f"training diverged at step {step}: {bad}; {kept}. Try a lower --lr, "
+                                       "--grad-clip 1, or --warmup-steps")
+                epoch = (step - 1) // self.steps_per_epoch
+                if self.rank == 0:
+                    record = {"step": step, "epoch": epoch, **{n: round(v, 6) for n, v in zip(names, values)},
+                              "lr": self.opt_g.param_groups[0]["lr"], "images_per_s": round(ips, 2)}
+                    self.log_file.write(json.dumps(record) + "\n")
+                    self.log_file.flush()
+                    shown = dict(zip(names, values))
+                    bar.set_postfix({"D": f"{shown['d_loss']:.3f}", "G": f"{shown['g_loss']:.3f}",
+                                     **({"L1": f"{shown['g_l1']:.4f}"} if "g_l1" in shown else {}),
+                                     "img/s": f"{ips_avg:.0f}"}, refresh=False)
+                    bar.update(1)
+                if step % cfg.sample_every == 0 or step == total:
+                    self.write_samples(step)
+                if step % cfg.checkpoint_every == 0 or step == total:
+                    self.save(step)
+        finally:
+            bar.close()
+        self.say(f"fontgen train: {total} steps done; checkpoint {self.ckpt_path}")
+        return self.ckpt_path

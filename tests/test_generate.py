@@ -1,0 +1,135 @@
+"""`fontgen generate` and `fontgen evaluate` with a tiny model trained on real sample glyphs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from fontTools.pens.boundsPen import BoundsPen
+from fontTools.ttLib import TTFont
+from PIL import Image
+
+from fontgen.cli import cli
+from fontgen.dataset import load_dataset
+from fontgen.fonts import Geometry
+from fontgen.generate import GenerateJob, Generation, generate_glyphs, parse_style, structure_flags
+
+STYLE = 12
+
+
+def fonttools_missing(spec, chars) -> list[str]:
+    font = TTFont(str(spec.path), fontNumber=spec.face if spec.path.suffix.lower() == ".ttc" else -1)
+    cmap, glyphs = font.getBestCmap(), font.getGlyphSet()
+    missing = []
+    for ch in chars:
+        name = cmap.get(ord(ch))
+        pen = BoundsPen(glyphs)
+        if name is not None and name != ".notdef":
+            glyphs[name].draw(pen)
+        if pen.bounds is None:
+            missing.append(ch)
+    return missing
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, tiny_run) -> Path:
+    return tiny_run.parent.parent.parent  # WORKDIR/runs/NAME/checkpoint.pt
+
+
+def invoke(workdir: Path, *args: str):
+    return CliRunner().invoke(cli, ["--workdir", str(workdir), *args])
+
+
+def test_generate_writes_exactly_the_missing_glyphs(workdir, sample_styles, sample_chars):
+    result = invoke(workdir, "generate", "--style", str(STYLE))
+    assert result.exit_code == 0, result.output
+    out = workdir / "generated" / f"style-{STYLE}"
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    expected = fonttools_missing(sample_styles[STYLE], sample_chars)
+    assert expected and [g["char"] for g in manifest["glyphs"]] == expected
+    assert sorted(p.name for p in out.glob("u*.png")) == sorted(f"u{ord(ch):04X}.png" for ch in expected)
+    assert manifest["format"] == "fontgen-glyphs" and manifest["style"]["id"] == STYLE
+    geometry = Geometry.from_dict(manifest["geometry"])
+    with Image.open(out / f"u{ord(expected[0]):04X}.png") as image:
+        assert image.mode == "L" and image.size == (geometry.image_size, geometry.image_size)
+    assert manifest["target_font"].startswith(str(sample_styles[STYLE].path))
+    assert (out / "contact-sheet.png").stat().st_size > 1000
+
+
+def test_generation_is_deterministic_and_blend_weight_one_is_plain(tiny_run, small_dataset):
+    generation = Generation(tiny_run, "cpu")
+    data = load_dataset(small_dataset)
+    sources = np.asarray(data.source[:6])
+    plain = generation.run(sources, {STYLE: 1.0})
+    assert np.array_equal(plain, generation.run(sources, {STYLE: 1.0}))
+    blend = parse_style(f"3:0,{STYLE}:1.0", generation.meta["styles"])
+    assert np.array_equal(generation.run(sources, blend), plain)
+    halfway = generation.run(sources, parse_style(f"3:0.5,{STYLE}:0.5", generation.meta["styles"]))
+    assert not np.array_equal(halfway, plain)
+
+
+def test_interpolation_strips_and_explicit_chars(tiny_run, tmp_path):
+    job = GenerateJob(checkpoint=tiny_run, style="3", out=tmp_path / "g", chars=list("永国"),
+                      interpolate=("3", str(STYLE)), steps=4, device="cpu")
+    report = generate_glyphs(job, progress=False, log=lambda line: None)
+    assert report.glyphs == 2
+    strip = Image.open(tmp_path / "g" / "interpolate" / f"u{ord('永'):04X}.png")
+    size = Geometry.from_dict(json.loads((tmp_path / "g" / "manifest.json").read_text())["geometry"]).image_size
+    assert strip.size == (4 * size, size)
+    frames = np.asarray(strip).reshape(size, 4, size).transpose(1, 0, 2)
+    first = generate_glyphs(GenerateJob(checkpoint=tiny_run, style="3", out=tmp_path / "p", chars=["永"],
+                                        device="cpu"), progress=False, log=lambda line: None)
+    assert first.glyphs == 1
+    assert np.array_equal(frames[0], np.asarray(Image.open(tmp_path / "p" / f"u{ord('永'):04X}.png")))
+
+
+def test_style_by_name_and_errors_list_the_styles(workdir, tiny_run, tmp_path):
+    name = next(s["name"] for s in Generation(tiny_run, "cpu").meta["styles"] if s["id"] == STYLE)
+    result = invoke(workdir, "generate", "--style", name, "--chars", "永", "--out", str(tmp_path / "by-name"))
+    assert result.exit_code == 0, result.output
+    for bad in ("99", "no-such-style"):
+        result = invoke(workdir, "generate", "--style", bad, "--out", str(tmp_path / "bad"))
+        assert result.exit_code == 1 and "unknown style" in result.output and name in result.output
+        assert not (tmp_path / "bad").exists()
+
+
+def test_missing_and_corrupt_checkpoints_give_clear_errors(tmp_path):
+    result = invoke(tmp_path / "empty", "generate", "--style", "1")
+    assert result.exit_code == 1 and "train first" in result.output
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"PK\x03\x04 not really a checkpoint" * 10)
+    result = invoke(tmp_path, "generate", "--style", "1", "--checkpoint", str(broken), "--out", str(tmp_path / "o"))
+    assert result.exit_code == 1 and "not a readable fontgen checkpoint" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "o").exists()
+
+
+def test_structure_check_flags_empty_and_shattered_glyphs():
+    source = np.full((3, 32, 32), 255, np.uint8)
+    source[:, 14:18, 4:28] = 0  # one bar
+    good = source[0].copy()
+    empty = np.full((32, 32), 255, np.uint8)
+    shattered = np.full((32, 32), 255, np.uint8)
+    shattered[2:30:4, 2:30:4] = 0
+    shattered[3:30:4, 2:30:4] = 0
+    shattered[2:30:4, 3:30:4] = 0
+    shattered[3:30:4, 3:30:4] = 0
+    flags = structure_flags(np.stack([good, empty, shattered]), source)
+    assert flags == [[], ["nearly-empty"], ["fragmented"]]
+
+
+def test_evaluate_reports_metrics_on_held_out_glyphs(workdir, small_dataset, tiny_run):
+    result = invoke(workdir, "evaluate")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tiny_run.parent / "eval" / "metrics.json").read_text(encoding="utf-8"))
+    data = load_dataset(small_dataset)
+    assert metrics["overall"]["glyphs"] == len(data.pair_indices("val"))
+    for entry in [metrics["overall"], *metrics["styles"].values()]:
+        assert 0 <= entry["l1"] <= entry["rmse"] <= 1 and -1 <= entry["ssim"] <= 1 and 0 <= entry["iou"] <= 1
+    assert "overall" in result.output and "SSIM" in result.output
+    assert (tiny_run.parent / "eval" / "worst.png").stat().st_size > 500
+    compare = invoke(workdir, "evaluate", "--compare", str(tiny_run.parent))
+    assert compare.exit_code == 0, compare.output
+    assert "IOU A" in compare.output and "IOU B" in compare.output

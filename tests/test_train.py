@@ -1,0 +1,429 @@
+"""Training: real glyphs from fonts_sample/, tiny models (64 px, ngf 8, batch 4), CPU only."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from fontgen import losses
+from fontgen.checkpoint import (load_checkpoint, load_generator, read_latest, resolve_checkpoint, save_checkpoint,
+                                update_latest)
+from fontgen.errors import FontgenError
+from fontgen.model import ModelConfig
+from fontgen.render import default_job, render_dataset
+from fontgen.train import TrainConfig, Trainer, sample_grid, train
+
+STYLE_IDS = (1, 7, 12)  # bold sans, kai, handwriting: visibly different styles
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models run as fast on one thread, and a shared 2-core machine stays usable."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def train_data(tmp_path_factory) -> Path:
+    """40 characters x 3 styles of fonts_sample/ at 64 px, rendered by fontgen's renderer."""
+    out = tmp_path_factory.mktemp("train-data") / "data"
+    job = default_job(out, image_size=64, val_fraction=0.2, workers=1)
+    job.targets = [t for t in job.targets if t.id in STYLE_IDS]
+    job.chars = job.chars[::max(1, len(job.chars) // 40)][:40]
+    render_dataset(job, progress=False, log=lambda line: None)
+    return out
+
+
+def tiny(data: Path, root: Path, **overrides) -> TrainConfig:
+    options = dict(data=data, runs_dir=root / "runs", preset="tiny", perceptual_weight=0.0, progress=False,
+                   sample_every=1000, checkpoint_every=1000)
+    options.update(overrides)
+    return TrainConfig(**options)
+
+
+def read_log(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def run40(train_data, tmp_path_factory) -> Path:
+    """One 40-step run (samples and checkpoints every 20 steps), shared by several tests."""
+    root = tmp_path_factory.mktemp("tiny-run")
+    path = train(tiny(train_data, root, steps=40, sample_every=20, checkpoint_every=20), log=None)
+    return path.parent
+
+
+# ---------------------------------------------------------------------------------------
+# One real run
+
+
+def test_losses_fall(run40):
+    log = read_log(run40)
+    assert [r["step"] for r in log] == list(range(1, 41))
+    l1 = [r["g_l1"] for r in log]
+    cat = [r["d_category"] for r in log]
+    assert np.mean(l1[-5:]) < 0.97 * np.mean(l1[:5]), l1
+    assert np.mean(cat[-5:]) < 0.9 * np.mean(cat[:5]), cat
+    for key in ("epoch", "d_loss", "g_loss", "g_gan", "g_const", "g_category", "d_real", "d_fake", "lr",
+                "images_per_s"):
+        assert key in log[0]
+    assert all(np.isfinite(r["g_loss"]) and r["images_per_s"] > 0 for r in log)
+
+
+def test_run_folder_samples_and_latest(run40):
+    runs = run40.parent
+    assert (runs / "latest").is_symlink() and read_latest(runs).resolve() == run40.resolve()
+    assert sorted(p.name for p in (run40 / "samples").iterdir()) == ["step-000020.png", "step-000040.png"]
+    img = Image.open(run40 / "samples" / "step-000040.png")
+    assert img.mode == "L"
+    arr = np.asarray(img)
+    assert arr.shape[1] >= 64 * 3 and arr.shape[0] >= 3 * 64  # 3 rows per block, several glyphs
+    assert not [p for p in run40.iterdir() if p.name.startswith(".")]  # no temp files left behind
+
+
+def test_checkpoint_contents(run40, train_data):
+    path = run40 / "checkpoint.pt"
+    raw = torch.load(path, weights_only=True, map_location="cpu")  # no pickle code needed
+    assert raw["format"] == "fontgen-checkpoint" and raw["version"] == 1
+    train_pairs = int((np.load(train_data / "pair_split.npy") == 0).sum())
+    assert raw["step"] == 40 and raw["epoch"] == 40 // (train_pairs // 4)
+    config = ModelConfig.from_dict(raw["model_config"])
+    assert (config.image_size, config.ngf, config.ndf) == (64, 8, 8)
+    for key in ("generator", "discriminator", "optimizer_g", "optimizer_d"):
+        assert raw[key]
+    assert raw["optimizer_g"]["param_groups"][0]["betas"] == (0.5, 0.999)
+    assert raw["optimizer_g"]["param_groups"][0]["lr"] == pytest.approx(2e-4)
+    rng = raw["rng"]
+    assert rng["torch_cpu"].dtype == torch.uint8 and rng["augment"].dtype == torch.uint8
+    assert rng["numpy"].dtype == torch.uint8 and rng["python"].dtype == torch.uint8
+    assert [s["id"] for s in raw["styles"]] == list(STYLE_IDS)
+    assert {"name", "path", "face", "family", "sha256", "geometry"} <= set(raw["styles"][0])
+    assert raw["source"]["geometry"]["image_size"] == 64
+    assert raw["image_size"] == 64 and raw["data_image_size"] == 64
+    assert Path(raw["dataset"]) == train_data.resolve()
+    assert raw["train_config"]["batch_size"] == 4 and raw["train_config"]["seed"] == 0
+
+    G, cfg, meta = load_generator(path, "cpu")
+    assert not G.training and cfg == config
+    assert meta["step"] == 40 and [s["id"] for s in meta["styles"]] == list(STYLE_IDS)
+    with torch.no_grad():
+        out = G(torch.zeros(2, 1, 64, 64), torch.tensor([1, 12]))
+    assert out.shape == (2, 1, 64, 64)
+
+
+def test_resolve_checkpoint(run40, tmp_path):
+    runs = run40.parent
+    workdir = runs.parent
+    assert resolve_checkpoint(workdir=workdir).resolve() == (run40 / "checkpoint.pt").resolve()
+    assert resolve_checkpoint(run_dir=run40) == run40 / "checkpoint.pt"
+    assert resolve_checkpoint(checkpoint=run40 / "checkpoint.pt", workdir=workdir) == run40 / "checkpoint.pt"
+    with pytest.raises(FontgenError, match="train first"):
+        resolve_checkpoint(workdir=tmp_path)
+    with pytest.raises(FontgenError, match="train first"):
+        resolve_checkpoint(run_dir=tmp_path)
+    with pytest.raises(FontgenError, match="does not exist"):
+        resolve_checkpoint(checkpoint=tmp_path / "nope.pt")
+    # platforms without symlinks: runs/latest is a text file naming the run
+    (tmp_path / "runs").mkdir()
+    shutil.copytree(run40, tmp_path / "runs" / "r1", ignore=shutil.ignore_patterns("samples"))
+    (tmp_path / "runs" / "latest").write_text("r1\n")
+    assert resolve_checkpoint(workdir=tmp_path).resolve() == (tmp_path / "runs" / "r1" / "checkpoint.pt").resolve()
+    update_latest(tmp_path / "runs", tmp_path / "runs" / "r1")  # replaces the file with a symlink
+    assert (tmp_path / "runs" / "latest").is_symlink()
+
+
+# ---------------------------------------------------------------------------------------
+# Checkpoint files
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint(path, {"model_config": {}, "generator": {"w": torch.ones(3)}, "step": 1})
+    before = path.read_bytes()
+
+    def dies(obj, fh, *a, **k):
+        fh.write(b"PK\x03\x04 half a checkpoint")
+        raise KeyboardInterrupt  # killed mid-write
+
+    monkeypatch.setattr(torch, "save", dies)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, {"model_config": {}, "generator": {"w": torch.zeros(3)}, "step": 2})
+    monkeypatch.undo()
+    assert path.read_bytes() == before and load_checkpoint(path)["step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
+    with pytest.raises(TypeError, match="only tensors"):
+        save_checkpoint(path, {"model_config": {}, "generator": {}, "step": 3, "oops": object()})
+
+
+def test_bad_checkpoints_are_refused(tmp_path):
+    with pytest.raises(FontgenError, match="train first"):
+        load_checkpoint(tmp_path / "missing.pt")
+    good = tmp_path / "good.pt"
+    save_checkpoint(good, {"model_config": {}, "generator": {"w": torch.ones(1000)}, "step": 1})
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(FontgenError, match="not a readable fontgen checkpoint"):
+        load_checkpoint(truncated)
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"hello, not a checkpoint")
+    with pytest.raises(FontgenError, match="not a readable fontgen checkpoint"):
+        load_checkpoint(garbage)
+    other = tmp_path / "other.pt"
+    torch.save({"state_dict": {"w": torch.ones(1)}}, other)
+    with pytest.raises(FontgenError, match="not a fontgen checkpoint"):
+        load_checkpoint(other)
+    future = tmp_path / "future.pt"
+    torch.save({"format": "fontgen-checkpoint", "version": 99, "model_config": {}, "generator": {}, "step": 0}, future)
+    with pytest.raises(FontgenError, match="version 99"):
+        load_checkpoint(future)
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "fontgen-checkpoint", "version": 1, "x": Path("/")}, evil)  # needs pickle code
+    with pytest.raises(FontgenError, match="not a readable"):
+        load_checkpoint(evil)
+
+
+# ---------------------------------------------------------------------------------------
+# Resume, refusal, init-from
+
+
+def _state_tensors(path: Path) -> dict:
+    raw = load_checkpoint(path)
+    out = {f"G.{k}": v for k, v in raw["generator"].items()}
+    out.update({f"D.{k}": v for k, v in raw["discriminator"].items()})
+    for name in ("optimizer_g", "optimizer_d"):
+        for pid, st in raw[name]["state"].items():
+            out.update({f"{name}.{pid}.{k}": v for k, v in st.items()})
+    return out
+
+
+def test_resume_after_interruption_is_exact(train_data, tmp_path, monkeypatch):
+    """2N steps in one go == N steps, a crash, and a resume (dropout, augmentation and data order included)."""
+    torch.use_deterministic_algorithms(True)
+    try:
+        common = dict(steps=16, augment=True, seed=3)
+        straight = train(tiny(train_data, tmp_path, run=tmp_path / "straight", **common), log=None)
+
+        real_step = Trainer.train_step
+
+        def crash_at_11(self, step, *args):
+            if step == 11:
+                raise KeyboardInterrupt
+            return real_step(self, step, *args)
+
+        monkeypatch.setattr(Trainer, "train_step", crash_at_11)
+        with pytest.raises(KeyboardInterrupt):
+            train(tiny(train_data, tmp_path, run=tmp_path / "crashed", checkpoint_every=8, **common), log=None)
+        monkeypatch.undo()
+        assert load_checkpoint(tmp_path / "crashed" / "checkpoint.pt")["step"] == 8
+        assert len(read_log(tmp_path / "crashed")) == 11
+        resumed = train(tiny(train_data, tmp_path, run=tmp_path / "crashed", resume=True), log=None)
+    finally:
+        torch.use_deterministic_algorithms(False)
+
+    a, b = _state_tensors(straight), _state_tensors(resumed)
+    assert a.keys() == b.keys() and len(a) > 50
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert load_checkpoint(resumed)["step"] == 16
+    log_a, log_b = read_log(straight.parent), read_log(resumed.parent)
+    assert [r["step"] for r in log_b] == list(range(1, 17))  # the lost steps 9-11 were dropped, then retrained
+    drop = ("images_per_s",)
+    assert [{k: v for k, v in r.items() if k not in drop} for r in log_a] == \
+           [{k: v for k, v in r.items() if k not in drop} for r in log_b]
+
+
+def test_different_model_config_is_refused(run40, train_data, tmp_path):
+    before = (run40 / "checkpoint.pt").read_bytes()
+    with pytest.raises(FontgenError, match=r"different model config: ngf 8 in the checkpoint, 16 now"):
+        train(tiny(train_data, tmp_path, run=run40, resume=True, ngf=16, steps=50), log=None)
+    with pytest.raises(FontgenError,
+                       match=r"embedding_num 40 in the checkpoint, 50 now; image_size 64 in the checkpoint, 128 now"):
+        train(tiny(train_data, tmp_path, init_from=run40 / "checkpoint.pt", image_size=128, embedding_num=50),
+              log=None)
+    assert (run40 / "checkpoint.pt").read_bytes() == before
+    with pytest.raises(FontgenError, match="already holds a checkpoint"):
+        train(tiny(train_data, tmp_path, run=run40, steps=50), log=None)
+
+
+def test_init_from_with_frozen_encoder(run40, train_data, tmp_path):
+    base = load_checkpoint(run40 / "checkpoint.pt")
+    path = train(tiny(train_data, tmp_path, init_from=run40 / "checkpoint.pt", freeze_encoder=True, steps=3),
+                 log=None)
+    new = load_checkpoint(path)
+    assert new["step"] == 3 and new["model_config"] == base["model_config"]
+    changed = {k for k, v in new["generator"].items() if not torch.equal(v, base["generator"][k])}
+    assert changed and not any(k.startswith("down.") for k in changed)
+    assert any(k.startswith("up.") for k in changed) and "embedding.weight" in changed
+
+
+def test_resume_on_another_dataset_is_refused(run40, train_data, tmp_path):
+    other = tmp_path / "other-data"
+    shutil.copytree(train_data, other)
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["styles"][0]["sha256"] = "f" * 64  # another font file behind style 1
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(FontgenError, match="style table differs.*--init-from"):
+        train(tiny(other, tmp_path, run=run40, resume=True, steps=50), log=None)
+
+
+def test_schedule_warmup_and_options_run(train_data, tmp_path):
+    trainer = Trainer(tiny(train_data, tmp_path, lr_schedule=2, warmup_steps=10), log=None)
+    trainer.loss_weights = losses.LossWeights()
+    assert [trainer.lr_at(e) for e in (0, 1, 2, 4, 100)] == [2e-4, 2e-4, 1e-4, 5e-5, 2e-6]
+    assert (trainer.weights_at(0).l1, trainer.weights_at(5).l1, trainer.weights_at(10).l1) == (0, 50, 100)
+    assert (trainer.weights_at(5).const, trainer.weights_at(5).gan) == (2.5, 1.0)
+    path = train(tiny(train_data, tmp_path, steps=3, d_steps=2, grad_clip=1.0, warmup_steps=2, lr_schedule=1,
+                      const_target="real", augment=True, self_attention=True, spectral_norm=True, norm="batch"),
+                 log=None)
+    log = read_log(path.parent)
+    assert log[0]["g_l1"] == 0 and log[2]["g_l1"] > 0  # warm-up ramps L1 in from 0
+    assert load_checkpoint(path)["model_config"]["spectral_norm"] is True
+
+
+# ---------------------------------------------------------------------------------------
+# Failure paths
+
+
+def test_missing_vgg_weights_stop_before_training(train_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
+    config = tiny(train_data, tmp_path, perceptual_weight=0.02, steps=5)
+    with pytest.raises(FontgenError, match=r"--vgg-weights PATH, or --perceptual-weight 0"):
+        train(config, log=None)
+    assert not (tmp_path / "runs").exists()  # nothing written: no run folder, no checkpoint
+
+
+def test_perceptual_loss_with_weights_file(train_data, tmp_path):
+    """--vgg-weights with a real (randomly initialised, never downloaded) VGG16 state dict."""
+    weights = tmp_path / "vgg16-features.pt"
+    torch.manual_seed(0)
+    torch.save(losses.vgg16_features(pretrained=False).state_dict(), weights)
+    path = train(tiny(train_data, tmp_path, perceptual_weight=0.02, vgg_weights=weights, steps=3,
+                      perceptual_every=2), log=None)
+    log = read_log(path.parent)
+    assert log[0]["g_perceptual"] > 0 and log[1]["g_perceptual"] == 0 and log[2]["g_perceptual"] > 0
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(train_data, tmp_path, monkeypatch):
+    real_loss = losses.generator_loss
+    calls = {"n": 0}
+
+    def poisoned(*args, **kwargs):
+        loss, parts = real_loss(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 8:
+            loss = loss * float("nan")
+            parts = {**parts, "l1": parts["l1"] * float("nan")}
+        return loss, parts
+
+    monkeypatch.setattr(losses, "generator_loss", poisoned)
+    run = tmp_path / "nan-run"
+    with pytest.raises(FontgenError, match=r"diverged at step 8: .*g_loss=nan.*last good checkpoint .* \(step 5\)"):
+        train(tiny(train_data, tmp_path, run=run, steps=20, checkpoint_every=5), log=None)
+    assert load_checkpoint(run / "checkpoint.pt")["step"] == 5
+    assert [r["step"] for r in read_log(run)] == list(range(1, 8))
+
+
+# ---------------------------------------------------------------------------------------
+# Data path
+
+
+def test_batches_shard_and_resize_on_device(train_data, tmp_path):
+    trainer = Trainer(tiny(train_data, tmp_path, image_size=128, augment=True, steps=1), log=None)
+    trainer._setup()
+    rows = trainer.batch_rows(5)
+    assert len(rows) == 4 and list(rows) == sorted(rows)
+    epoch0 = np.concatenate([trainer.batch_rows(s) for s in range(trainer.steps_per_epoch)])
+    assert len(set(epoch0.tolist())) == len(epoch0)  # no pair twice within an epoch
+    assert not np.array_equal(trainer.epoch_order(0), trainer.epoch_order(1))  # reshuffled per epoch
+    a, b, labels = trainer.to_device(*trainer.load_rows(rows), augment=True)
+    assert a.shape == b.shape == (4, 1, 128, 128) and a.dtype == torch.float32
+    assert a.min() >= -1 - 1e-5 and a.max() <= 1 + 1e-5 and set(labels.tolist()) <= set(STYLE_IDS)
+    # two processes: disjoint halves of the same global batch
+    trainer.world, trainer.global_batch = 2, 8
+    trainer._order_epoch = None
+    shards = [set(trainer.batch_rows(3).tolist()) for trainer.rank in (0, 1)]
+    assert len(shards[0]) == len(shards[1]) == 4 and not shards[0] & shards[1]
+
+
+def test_sample_grid_layout():
+    a = -torch.ones(10, 1, 64, 64)
+    grid = sample_grid(a, torch.zeros_like(a), torch.ones_like(a), per_row=8)
+    assert grid.dtype == np.uint8 and grid.shape[1] == 8 * 64 + 7 * 2
+    assert grid[0, 0] == 0 and grid[64 + 2, 0] == 128 and grid[2 * 66, 0] == 255
+
+
+# ---------------------------------------------------------------------------------------
+# Distributed: 2 CPU processes (gloo) == 1 process with the same global batch
+
+
+def _ddp_worker(rank: int, world: int, data: str, out: str, port: int) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    config = tiny(Path(data), Path(out), run=Path(out) / f"run-{world}", steps=1, batch_size=4 // world,
+                  dropout=0.0, norm="instance")
+    trainer = Trainer(config, log=None)
+    trainer.run()
+    if rank == 0:
+        grads = {f"G.{n}": p.grad for n, p in trainer.G_raw.named_parameters()}
+        grads.update({f"D.{n}": p.grad for n, p in trainer.D_raw.named_parameters()})
+        torch.save(grads, Path(out) / f"grads-{world}.pt")
+
+
+def test_ddp_two_processes_match_one(train_data, tmp_path):
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_ddp_worker, args=(2, str(train_data), str(tmp_path), port), nprocs=2, join=True)
+    assert "WORLD_SIZE" not in os.environ
+    try:
+        _ddp_worker(0, 1, str(train_data), str(tmp_path), 0)
+    finally:
+        os.environ.pop("WORLD_SIZE", None)
+    two, one = torch.load(tmp_path / "grads-2.pt"), torch.load(tmp_path / "grads-1.pt")
+    assert two.keys() == one.keys()
+    for key in one:
+        torch.testing.assert_close(two[key], one[key], atol=3e-5, rtol=1e-3, msg=key)
+    assert (tmp_path / "run-2" / "checkpoint.pt").is_file()
+    assert load_checkpoint(tmp_path / "run-2" / "checkpoint.pt")["world_size"] == 2
+
+
+# ---------------------------------------------------------------------------------------
+# Command line
+
+
+def test_cli_train_and_resume(train_data, tmp_path):
+    from fontgen.cli import cli
+
+    work = tmp_path / "work"
+    runner = CliRunner()
+    args = ["--workdir", str(work), "train", "--data", str(train_data), "--preset", "tiny", "--perceptual-weight",
+            "0", "--sample-every", "2"]
+    result = runner.invoke(cli, args + ["--steps", "3"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "preset tiny" in result.output
+    run = read_latest(work / "runs")
+    assert (work / "runs" / "latest").is_symlink()
+    assert (run / "checkpoint.pt").is_file() and len(read_log(run)) == 3
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step-000002.png", "step-000003.png"]
+    result = runner.invoke(cli, args + ["--resume", "--steps", "5"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert load_checkpoint(run / "checkpoint.pt")["step"] == 5 and len(read_log(run)) == 5
+
+    help_text = runner.invoke(cli, ["train", "--help"]).output
+    for option in ("--l1-weight", "--const-weight", "--perceptual-weight", "--category-weight", "--vgg-weights",
+                   "--resume", "--init-from", "--freeze-encoder", "--lr-schedule", "--preset", "--d-steps"):
+        assert option in help_text
