@@ -21,9 +21,6 @@ class Workdir:
         self.generated = root / "generated"
         self.fonts = root / "fonts"
 
-    def generated_for(self, style_id: int) -> Path:
-        return self.generated / f"style-{style_id}"
-
 
 class FontgenGroup(click.Group):
     """Turns FontgenError into one line on stderr and exit status 1 (tracebacks only with --debug)."""
@@ -260,7 +257,7 @@ def generate(workdir: Workdir, style, run_dir, checkpoint, target_font, chars, c
     \b
     Examples:
       fontgen generate --style 12
-      fontgen generate --style kai-ukai --chars 永国
+      fontgen generate --style kai-arphic-ukai --chars 永国
       fontgen generate --style 3:0.5,12:0.5 --out blend/
     """
     from fontgen import generate as generate_step
@@ -274,13 +271,8 @@ def generate(workdir: Workdir, style, run_dir, checkpoint, target_font, chars, c
     char_list = unique_chars(chars) if chars else (load_charset(charset) if charset else None)
     job = generate_step.GenerateJob(checkpoint=path, style=style, target_font=FontSpec.parse(target_font) if target_font else None,
                                     chars=char_list, batch_size=batch_size, device=device, seed=seed,
-                                    interpolate=tuple(interpolate) if interpolate else None, steps=steps)
-    if out is None:
-        from fontgen.checkpoint import load_checkpoint
-        styles = load_checkpoint(path).get("styles", [])
-        style_id = max((w, k) for k, w in generate_step.parse_style(style, styles).items())[1]
-        out = workdir.generated_for(style_id)
-    job.out = out
+                                    interpolate=tuple(interpolate) if interpolate else None, steps=steps,
+                                    out=out, generated_root=workdir.generated)
     report = generate_step.generate_glyphs(job, log=lambda line: click.echo(line, err=True))
     click.echo(f"wrote {report.glyphs} glyphs of style {report.style_id} to {report.out} in {report.seconds:.1f}s; "
                f"contact sheet {report.contact_sheet}")

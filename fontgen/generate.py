@@ -76,7 +76,8 @@ def parse_style(text: str, styles: list[dict]) -> dict[int, float]:
 class GenerateJob:
     checkpoint: Path
     style: str
-    out: Path | None = None  # default: decided by the caller (WORKDIR/generated/style-ID)
+    out: Path | None = None  # default: generated_root/style-ID
+    generated_root: Path = Path("fontgen-work/generated")
     target_font: FontSpec | None = None
     chars: list[str] | None = None
     batch_size: int = 64
@@ -221,7 +222,7 @@ def generate_glyphs(job: GenerateJob, progress: bool = True, log=print) -> Gener
     if not chars:
         raise FontgenError(f"nothing to generate: the target font {target} already has every requested character "
                            "that the source font has")
-    out = Path(job.out)
+    out = Path(job.out) if job.out is not None else Path(job.generated_root) / f"style-{style_id}"
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)

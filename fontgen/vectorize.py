@@ -9,13 +9,18 @@ Pipeline (DESIGN.md "Generated-glyph folder" and "Glyph geometry"):
    clockwise, holes counter-clockwise in y-up font units) without a separate nesting
    pass. Specks below an area threshold are dropped.
 2. Corners are found by the turn of the outline over a small arc-length window
-   (non-maximum suppressed) and sharpened to the intersection of the adjacent edges.
-   Straight runs between corners become lines; curved runs are fitted with cubic Béziers
-   by least squares with an error bound, split recursively at the worst point with a
-   shared tangent (the idea of Schneider, "An Algorithm for Automatically Fitting
-   Digitized Curves", Graphics Gems 1990).
-3. Cubics become TrueType quadratics with fontTools.cu2qu; pixels map to font units by
-   inverting the recorded Geometry, em box onto em box.
+   (non-maximum suppressed) and sharpened to the intersection of the adjacent edges; the
+   rounded-off points within a pixel of a sharpened corner are left out of the fit.
+   Straight runs between corners become lines; curved runs are fitted directly with
+   TrueType quadratic B-splines (consecutive off-curve points, implied on-curve
+   midpoints, which cost nothing in glyf): least squares for the off-curve points with a
+   Newton reparametrisation of the samples (Schneider's scheme, "An Algorithm for
+   Automatically Fitting Digitized Curves", Graphics Gems 1990, applied to a spline),
+   parameters denser where the outline turns, the number of off-curve points searched
+   for against the error bound. A run no affordable spline fits is split at its worst
+   point (an explicit on-curve point, typically a soft corner).
+3. Pixels map to font units by inverting the recorded Geometry, em box onto em box.
+   (Cubic segments, e.g. from another tracer, go through fontTools.cu2qu.)
 4. Fonts are written with fontTools (standalone, or merged into a copy of the target),
    then verified: reopened, OpenType Sanitizer, every generated glyph rendered back with
    FreeType and compared with its source image (IoU), and a specimen sheet is written.
@@ -39,6 +44,12 @@ from PIL import Image, UnidentifiedImageError
 from fontgen.errors import FontgenError
 from fontgen.fonts import FontSpec, Geometry, GlyphRenderer, em_box_vertical, family_name, open_font
 
+# Spline-fitting tuning (measured with benchmarks/bench_vectorize.py):
+_CORNER_SKIP = 1.0  # px of arc next to a sharpened corner left out of the fit (corner rounding)
+_CURV_W = 8.0  # px of parameter length added per radian of turn (knots follow the detail)
+_MAX_TRIES = 1  # larger spline sizes tried before a run is split at its worst point
+_DOWN = 1  # smaller spline sizes tried after a fit succeeds (fewer points vs time)
+
 GLYPH_FILE_RE = re.compile(r"^u([0-9A-F]{4,6})\.png$")
 MAX_GLYPHS = 65535
 AUXILIARY_PNGS = {"contact-sheet.png", "preview.png", "specimen.png"}
@@ -56,7 +67,7 @@ class TraceOptions:
     corner_angle: float = 50.0  # degrees of turn within +-corner_window px that make a sharp corner
     corner_window: float = 2.5  # px of arc length on each side used to measure the turn
     min_speck_area: float = 3.0  # px^2: contours (ink or holes) smaller than this are dropped
-    quad_error: float = 0.1  # px: max error of the cubic -> quadratic conversion
+    quad_error: float = 0.1  # px: max error of cu2qu for cubic segments (not used by the tracer itself)
     level: float = 0.5  # ink iso-level traced (0..1, 1 = black)
 
     def __post_init__(self):
@@ -280,130 +291,237 @@ def _sharpen_corners(p: np.ndarray, s: np.ndarray, total: float, corners: list[i
     return p
 
 
-def _chord_params(px: np.ndarray, py: np.ndarray) -> np.ndarray:
-    d = np.sqrt(np.diff(px) ** 2 + np.diff(py) ** 2)
-    u = np.empty(len(px))
-    u[0] = 0.0
-    np.cumsum(d, out=u[1:])
-    return u / u[-1] if u[-1] > 0 else np.linspace(0, 1, len(px))
+def _fit_run(P: np.ndarray, opts: TraceOptions, out: list) -> None:
+    """Fit an open run of points (corner to corner) with a line or a quadratic spline."""
+    s = np.concatenate([[0.0], np.cumsum(np.sqrt((np.diff(P, axis=0) ** 2).sum(axis=1)))])
+    if _CORNER_SKIP > 0 and len(P) > 4:
+        # the traced outline rounds every corner off within about a pixel; the corner
+        # itself was moved to the intersection of its edges, so those points are noise
+        keep = (s >= _CORNER_SKIP) & (s <= s[-1] - _CORNER_SKIP)
+        keep[0] = keep[-1] = True
+        if keep.sum() >= 3:
+            P, s = P[keep], s[keep]
+    _fit_piece(P, opts.fit_error, out)
 
 
-def _fit_once(px, py, u, t1, t2):
-    """Least-squares cubic with fixed end points and end tangent directions.
+# Quadratic B-spline fitting (TrueType's native curve: consecutive off-curve points with
+# implied on-curve midpoints), least squares with Newton reparametrisation.
 
-    Returns (control points as 8 floats, squared errors at the parameters u).
+
+class QuadSpline:
+    """An open run P0, C1..Cn, Pend (on, n off-curve, on), or a closed all-off-curve loop."""
+
+    __slots__ = ("points", "closed")
+
+    def __init__(self, points: np.ndarray, closed: bool = False):
+        self.points = points
+        self.closed = closed
+
+
+_PAIR_OFFSETS = {}
+
+
+def _pair_offsets(n: int) -> np.ndarray:
+    """Flat offsets of the 3 x 3 weight pairs (p, q) in the (n+2) x (n+2) normal matrix."""
+    off = _PAIR_OFFSETS.get(n)
+    if off is None:
+        p, q = np.divmod(np.arange(9), 3)
+        off = _PAIR_OFFSETS[n] = (p * (n + 2) + q)[:, None]
+    return off
+
+
+def _spline_step(Z: np.ndarray, t: np.ndarray, n: int, closed: bool, newton: bool):
+    """One least-squares solve of the off-curve points for parameters t, then the error.
+
+    Points are complex (x + iy). Segment k of the spline (local u in 0..1) is the
+    quadratic A, C_k, B with A, B the midpoints of C_k and its neighbours (or the fixed
+    end points of an open run). In "extended" indexing E = [P0 | C_-1, C_0..C_n-1, Pend |
+    C_n] a point of segment k depends on E[k], E[k+1], E[k+2] only, so the normal
+    equations are banded and are summed with bincount (no BLAS: tiny matrix products wake
+    OpenBLAS's thread pool, which costs far more than the arithmetic on a busy machine).
+    Returns (squared errors, E, Newton step for every parameter or None).
     """
-    mu = 1 - u
-    b0, b1, b2, b3 = mu * mu * mu, 3 * u * mu * mu, 3 * u * u * mu, u * u * u
-    x0, y0, x3, y3 = px[0], py[0], px[-1], py[-1]
-    t1x, t1y = t1
-    t2x, t2y = t2
-    c00 = float(np.dot(b1, b1))
-    c11 = float(np.dot(b2, b2))
-    c01 = float(np.dot(b1, b2)) * (t1x * t2x + t1y * t2y)
-    e0, e3 = b0 + b1, b2 + b3
-    tx = px - e0 * x0 - e3 * x3
-    ty = py - e0 * y0 - e3 * y3
-    r0 = float(np.dot(b1, tx * t1x + ty * t1y))
-    r1 = float(np.dot(b2, tx * t2x + ty * t2y))
-    det = c00 * c11 - c01 * c01
-    seg = math.hypot(x3 - x0, y3 - y0)
-    a1 = a2 = -1.0
-    if abs(det) > 1e-12:
-        a1 = (r0 * c11 - r1 * c01) / det
-        a2 = (c00 * r1 - c01 * r0) / det
-    eps = 1e-6 * seg
-    if a1 < eps or a2 < eps or a1 > 3 * seg or a2 > 3 * seg:
-        a1 = a2 = seg / 3
-    c1x, c1y = x0 + a1 * t1x, y0 + a1 * t1y
-    c2x, c2y = x3 + a2 * t2x, y3 + a2 * t2y
-    ctrl = (x0, y0, c1x, c1y, c2x, c2y, x3, y3)
-    qx = b0 * x0 + b1 * c1x + b2 * c2x + b3 * x3
-    qy = b0 * y0 + b1 * c1y + b2 * c2y + b3 * y3
-    return ctrl, (qx - px) ** 2 + (qy - py) ** 2, qx - px, qy - py
+    ne = n + 2
+    if closed:
+        ft = np.floor(t)
+        u = t - ft
+        k = ft.astype(np.intp) % n
+        fa = fc = 0.5
+    else:
+        k = np.minimum(t.astype(np.intp), n - 1)
+        u = t - k
+        fa = np.where(k == 0, 1.0, 0.5)
+        fc = np.where(k == n - 1, 1.0, 0.5)
+    mu = 1.0 - u
+    wp, wn = mu * mu, u * u
+    a = fa * wp
+    c = fc * wn
+    W = np.stack([a, 1.0 - a - c, c])  # the weights sum to 1
+    # normal matrix and right-hand side in extended indexing
+    idx = k * (ne + 1) + _pair_offsets(n)
+    Ae = np.bincount(idx.ravel(), (W[:, None, :] * W[None, :, :]).ravel(), minlength=ne * ne).reshape(ne, ne)
+    kk = (k + np.arange(3)[:, None]).ravel()
+    WZ = (W * Z).ravel()
+    re = np.bincount(kk, WZ.real, minlength=ne)
+    im = np.bincount(kk, WZ.imag, minlength=ne)
+    if closed:
+        ring = (np.arange(ne) - 1) % n
+        A = np.zeros((n, n))
+        np.add.at(A, (ring[:, None], ring[None, :]), Ae)
+        R = np.zeros((n, 2))
+        np.add.at(R, ring, np.column_stack([re, im]))
+    else:
+        A = Ae[1:n + 1, 1:n + 1].copy()
+        z0, z1 = Z[0], Z[-1]
+        c0, c1 = Ae[1:n + 1, 0], Ae[1:n + 1, n + 1]
+        R = np.column_stack([re[1:n + 1] - c0 * z0.real - c1 * z1.real,
+                             im[1:n + 1] - c0 * z0.imag - c1 * z1.imag])
+    A.flat[:: n + 1] += 1e-9 * (A.trace() / n + 1.0)
+    C = np.linalg.solve(A, R)
+    ext = np.empty(ne, dtype=complex)
+    ext.real[1:n + 1], ext.imag[1:n + 1] = C[:, 0], C[:, 1]
+    if closed:
+        ext[0], ext[n + 1] = ext[n], ext[1]
+    else:
+        ext[0], ext[n + 1] = Z[0], Z[-1]
+    E0, E1, E2 = ext[k], ext[k + 1], ext[k + 2]
+    DA = fa * (E1 - E0)  # C_k - A
+    DB = fc * (E2 - E1)  # B - C_k
+    diff = E1 - wp * DA + wn * DB - Z
+    err = diff.real ** 2 + diff.imag ** 2
+    if not newton:
+        return err, ext, None
+    d1 = 2.0 * (mu * DA + u * DB)
+    d2 = 2.0 * (DB - DA)
+    num = diff.real * d1.real + diff.imag * d1.imag
+    den = d1.real ** 2 + d1.imag ** 2 + diff.real * d2.real + diff.imag * d2.imag
+    ok = den > 1e-12
+    step = np.where(ok, num / np.where(ok, den, 1.0), 0.0)
+    return err, ext, step
 
 
-def _reparam(ctrl, u, dx, dy):
-    """One Newton step towards the closest curve parameter of every point."""
-    x0, y0, x1, y1, x2, y2, x3, y3 = ctrl
-    mu = 1 - u
-    a, b, c = mu * mu, 2 * u * mu, u * u
-    d1x = 3 * (a * (x1 - x0) + b * (x2 - x1) + c * (x3 - x2))
-    d1y = 3 * (a * (y1 - y0) + b * (y2 - y1) + c * (y3 - y2))
-    d2x = 6 * (mu * (x2 - 2 * x1 + x0) + u * (x3 - 2 * x2 + x1))
-    d2y = 6 * (mu * (y2 - 2 * y1 + y0) + u * (y3 - 2 * y2 + y1))
-    num = dx * d1x + dy * d1y
-    den = d1x * d1x + d1y * d1y + dx * d2x + dy * d2y
-    den = np.where(np.abs(den) > 1e-12, den, np.inf)
-    u = np.clip(u - num / den, 0.0, 1.0)
-    u[0], u[-1] = 0.0, 1.0
-    return np.maximum.accumulate(u)
+def _spline_fit_n(Z: np.ndarray, t: np.ndarray, n: int, tol2: float, closed: bool, iters: int = 1):
+    """Fit with n off-curve points from parameters t (0..n), alternating least squares and
+    Newton reparametrisation; returns (max squared error, ext, t, squared errors)."""
+    best = None
+    for it in range(iters + 1):
+        err, ext, step = _spline_step(Z, t, n, closed, it < iters)
+        worst = float(err.max())
+        if best is not None and worst > 0.95 * best[0]:
+            break  # Newton stalls
+        if best is None or worst < best[0]:
+            best = (worst, ext, t, err)
+        if worst <= tol2 or step is None:
+            break
+        t = t - np.clip(step, -0.5, 0.5)
+        if closed:
+            t = np.mod(t, n)
+        else:
+            np.clip(t, 0.0, float(n), out=t)
+            t[0], t[-1] = 0.0, float(n)
+            t = np.maximum.accumulate(t)
+    return best
 
 
-def _unit(v) -> np.ndarray:
-    n = math.hypot(v[0], v[1])
-    return np.array([v[0] / n, v[1] / n]) if n > 1e-12 else np.array([1.0, 0.0])
-
-
-def _fit_cubics(P: np.ndarray, t1, t2, tol: float, out: list, depth: int = 0) -> None:
-    n = len(P)
-    if n <= 2 or depth > 14:
-        d = float(np.hypot(*(P[-1] - P[0]))) / 3
-        out.append(np.array([P[0], P[0] + t1 * d, P[-1] + t2 * d, P[-1]]))
-        return
+def _fit_spline(P: np.ndarray, tol: float, closed: bool = False, max_tries: int = 0):
+    """Few off-curve points (searched for) whose quadratic spline stays within tol of P."""
+    Pc = np.concatenate([P, P[:1]]) if closed else P
+    d = np.diff(Pc, axis=0)
+    seg = np.sqrt((d * d).sum(axis=1))
+    s = np.concatenate([[0.0], np.cumsum(seg)])
+    total = s[-1]
+    # turning of the run, from chords over 3 samples (single steps zigzag on the pixel
+    # grid): start from about one quadratic per 120 degrees of turn
+    h = 3 if len(Pc) > 8 else 1
+    dd = Pc[h:] - Pc[:-h]
+    ang = np.arctan2(dd[:, 1], dd[:, 0])
+    dth = np.abs((np.diff(ang) + math.pi) % (2 * math.pi) - math.pi)
+    turn = dth.sum() / h
+    if _CURV_W > 0 and len(dth) > 4:
+        # parameters denser where the outline turns: spline knots follow the detail
+        sm = np.convolve(dth, np.full(3, 1 / (3 * h)), mode="same")
+        wseg = seg.copy()
+        wseg[h // 2 + 1:h // 2 + 1 + len(sm)] += _CURV_W * 0.5 * sm
+        wseg[h // 2:h // 2 + len(sm)] += _CURV_W * 0.5 * sm
+        s = np.concatenate([[0.0], np.cumsum(wseg)])
+        total = s[-1]
+    s01 = s / total if total > 0 else np.linspace(0, 1, len(Pc))
+    if closed:
+        s01 = s01[:-1]
+    n_min = 3 if closed else 1
+    n_max = max(n_min, len(P) // 2)
+    n = int(min(max(n_min, math.ceil(turn / math.radians(120))), n_max))
     tol2 = tol * tol
-    px, py = P[:, 0], P[:, 1]
-    u = _chord_params(px, py)
-    ctrl, err, dx, dy = _fit_once(px, py, u, t1, t2)
-    worst = int(np.argmax(err[1:-1])) + 1
-    if err[worst] <= 16 * tol2:
-        for _ in range(5):
-            if err[worst] <= tol2:
+    Z = P[:, 0] + 1j * P[:, 1]
+    fits = {}
+
+    def attempt(n):
+        if n not in fits:
+            # warm start from the nearest close fit already made (parameters scale with n)
+            near = min(fits, key=lambda m: abs(m - n)) if fits else None
+            t = fits[near][2] * (n / near) if near and fits[near][0] <= 4 * tol2 else s01 * n
+            fits[n] = _spline_fit_n(Z, t, n, tol2, closed)
+        return fits[n][0] <= tol2
+
+    def predict(n):  # error of a quadratic spline falls off about as n^-3 (error ~ sqrt)
+        ratio = math.sqrt(fits[n][0] / tol2)
+        return n * ratio ** (1 / 3)
+
+    if attempt(n):
+        down = max(n_min, min(n - 1, int(predict(n))))
+        tries = 0
+        while n > n_min and tries < _DOWN and attempt(down):
+            n = down
+            down = n - 1
+            tries += 1
+    else:
+        tries = 0
+        while True:
+            up = min(n_max, max(n + 1, math.ceil(predict(n))))
+            tries += 1
+            if up == n or (max_tries and tries > max_tries):
+                # no spline of affordable size: the caller splits at the worst point
+                worst_fit = fits[n]
+                return None, int(np.argmax(worst_fit[3]))
+            if attempt(up):
+                while up - 1 > n and attempt(up - 1):  # step back when the prediction jumped
+                    up -= 1
+                n = up
                 break
-            before = err[worst]
-            u = _reparam(ctrl, u, dx, dy)
-            ctrl, err, dx, dy = _fit_once(px, py, u, t1, t2)
-            worst = int(np.argmax(err[1:-1])) + 1
-            if err[worst] > 0.8 * before:  # Newton stalls: split instead
-                break
-    if err[worst] <= tol2:
-        out.append(np.array(ctrl).reshape(4, 2))
+            n = up
+    ext = fits[n][1]
+    ext = ext[1:-1] if closed else ext
+    return QuadSpline(np.column_stack([ext.real, ext.imag]), closed), -1
+
+
+def _fit_piece(P: np.ndarray, tol: float, out: list, depth: int = 0) -> None:
+    """A line if P is straight within tol, else quadratic splines split at their worst points."""
+    if len(P) <= 3:
+        out.append(np.array([P[0], P[-1]]))
         return
-    worst = min(max(worst, 1), n - 2)
-    lo, hi = max(worst - 2, 0), min(worst + 2, n - 1)
-    tc = _unit(P[lo] - P[hi])
-    _fit_cubics(P[: worst + 1], t1, tc, tol, out, depth + 1)
-    _fit_cubics(P[worst:], -tc, t2, tol, out, depth + 1)
-
-
-def _end_tangent(P: np.ndarray, s: np.ndarray, reach: float) -> np.ndarray:
-    """Unit tangent at P[0] pointing into the run, from points within `reach` px."""
-    k = int(np.searchsorted(s, min(reach, s[-1] / 3), side="left"))
-    k = min(max(k, 1), len(P) - 1)
-    return _unit(P[1 : k + 1].mean(axis=0) - P[0]) if k > 1 else _unit(P[1] - P[0])
-
-
-def _fit_run(P: np.ndarray, opts: TraceOptions, out: list, t1=None, t2=None) -> None:
-    """Fit an open run of points (corner to corner) with lines and cubics."""
-    chord = P[-1] - P[0]
-    L = math.hypot(chord[0], chord[1])
+    cx, cy = P[-1, 0] - P[0, 0], P[-1, 1] - P[0, 1]
+    L = math.hypot(cx, cy)
     if L > 1e-9:
-        normal = np.array([-chord[1], chord[0]]) / L
-        dev = np.abs((P - P[0]) @ normal)
-        along = (P - P[0]) @ (chord / L)
-        if dev.max() <= opts.fit_error and along.min() > -opts.fit_error and along.max() < L + opts.fit_error:
+        dx, dy = P[:, 0] - P[0, 0], P[:, 1] - P[0, 1]
+        dev = np.abs(dx * cy - dy * cx) / L
+        along = (dx * cx + dy * cy) / L
+        if dev.max() <= tol and along.min() > -tol and along.max() < L + tol:
             out.append(np.array([P[0], P[-1]]))
             return
-    s = np.concatenate([[0.0], np.cumsum(np.sqrt((np.diff(P, axis=0) ** 2).sum(axis=1)))])
-    if t1 is None:
-        t1 = _end_tangent(P, s, 2.5)
-    if t2 is None:
-        t2 = _end_tangent(P[::-1], s[-1] - s[::-1], 2.5)
-    _fit_cubics(P, t1, t2, opts.fit_error, out)
+    spline, worst = _fit_spline(P, tol, max_tries=0 if depth > 8 else _MAX_TRIES)
+    if spline is not None:
+        out.append(spline)
+        return
+    if len(P) < 7 or depth > 12:  # nothing left to split: keep the points as a polygon
+        out.extend(np.array([P[i], P[i + 1]]) for i in range(len(P) - 1))
+        return
+    w = min(max(worst, 3), len(P) - 4)
+    _fit_piece(P[: w + 1], tol, out, depth + 1)
+    _fit_piece(P[w:], tol, out, depth + 1)
 
 
 def fit_contour(p: np.ndarray, opts: TraceOptions) -> list[np.ndarray]:
-    """Segments of one closed contour: arrays of 2 (line) or 4 (cubic) points, in order."""
+    """Segments of one closed contour, in order: lines (arrays of 2 points) and QuadSplines."""
     p = _dedupe(p)
     n = len(p)
     seglen = np.sqrt((np.diff(p, axis=0, append=p[:1]) ** 2).sum(axis=1))
@@ -419,26 +537,20 @@ def fit_contour(p: np.ndarray, opts: TraceOptions) -> list[np.ndarray]:
             idx = np.arange(a, b + 1) if b > a else np.concatenate([np.arange(a, n), np.arange(0, b + 1)])
             _fit_run(p[idx], opts, segments)
     else:
-        # smooth closed curve: split at 0 and the point half-way round, shared tangents
-        half = int(np.searchsorted(s, total / 2))
-        half = min(max(half, 2), n - 2)
-
-        def centre_tangent(i):
-            d = 1.5
-            back = p[int(np.searchsorted(s, (s[i] - d) % total)) % n]
-            fwd = p[int(np.searchsorted(s, (s[i] + d) % total)) % n]
-            return _unit(fwd - back)
-
-        ta, tb = centre_tangent(0), centre_tangent(half)
-        run1 = p[: half + 1]
-        run2 = np.concatenate([p[half:], p[:1]])
-        _fit_cubics(run1, ta, -tb, opts.fit_error, segments)
-        _fit_cubics(run2, tb, -ta, opts.fit_error, segments)
+        # smooth closed curve: one closed spline (off-curve points only), or two open runs
+        spline = _fit_spline(p, opts.fit_error, closed=True)[0] if n >= 8 else None
+        if spline is not None:
+            segments.append(spline)
+        else:
+            half = min(max(int(np.searchsorted(s, total / 2)), 2), n - 2)
+            _fit_piece(p[: half + 1], opts.fit_error, segments)
+            _fit_piece(np.concatenate([p[half:], p[:1]]), opts.fit_error, segments)
     return segments
 
 
 def trace_curves(image: np.ndarray, opts: TraceOptions = TraceOptions()) -> list[list[np.ndarray]]:
-    """Trace a glyph image (uint8, 0 = ink) into contours of line/cubic segments in pixels."""
+    """Trace a glyph image (uint8, 0 = ink) into contours of segments in pixels: lines (arrays
+    of 2 points) and QuadSplines (TrueType quadratic runs)."""
     ink = 1.0 - np.asarray(image, dtype=np.float64) / 255.0
     contours = []
     for c in iso_contours(ink, opts.level):
@@ -449,11 +561,21 @@ def trace_curves(image: np.ndarray, opts: TraceOptions = TraceOptions()) -> list
 
 
 def _quadratic_contour(segments: list[np.ndarray], quad_error: float) -> list[tuple[float, float, bool]]:
-    """TrueType points (x, y, on_curve) of one closed contour of line/cubic segments."""
+    """TrueType points (x, y, on_curve) of one closed contour of lines, QuadSplines and cubics
+    (arrays of 4 points, e.g. from another tracer: converted with cu2qu within quad_error)."""
     from fontTools.cu2qu import curve_to_quadratic
 
     points: list[tuple[float, float, bool]] = []
     for seg in segments:
+        if isinstance(seg, QuadSpline):
+            q = seg.points
+            if seg.closed:
+                if len(segments) == 1:
+                    return [(float(x), float(y), False) for x, y in q]
+                continue  # pragma: no cover - closed splines are whole contours
+            points.extend((float(x), float(y), False) for x, y in q[1:-1])
+            points.append((float(q[-1][0]), float(q[-1][1]), True))
+            continue
         if len(seg) == 2:
             points.append((float(seg[1][0]), float(seg[1][1]), True))
             continue
@@ -530,6 +652,10 @@ def contours_to_glyph(contours: list[Contour]):
 def draw_contours(pen, contours: list[Contour]) -> None:
     for c in contours:
         if not c:
+            continue
+        if not any(on for _, _, on in c):  # all off-curve: implied on-curve midpoints only
+            pen.qCurveTo(*[(x, y) for x, y, _ in c], None)
+            pen.closePath()
             continue
         start = c[0]
         pen.moveTo((start[0], start[1]))

@@ -131,6 +131,30 @@ def test_trace_glyph_points_and_specks():
     assert len(V.trace_glyph(img, geometry, V.TraceOptions(min_speck_area=0.1))) == 3
 
 
+@pytest.mark.parametrize("name, budget", [(SOURCE, 45), (KAI, 115)])
+def test_round_trip_point_budget(round_trips, name, budget):
+    # quadratic splines fitted directly (implied on-curve points are free): about 38 and
+    # 99 points per glyph; the cubic + cu2qu tracer needed 52 and 112
+    result = round_trips[name]
+    assert (result.on_points + result.off_points) / result.glyphs <= budget, result.summary()
+
+
+def test_smooth_closed_contour_is_one_off_curve_spline():
+    size, ss = 128, 4
+    yy, xx = (np.mgrid[0:size * ss, 0:size * ss] + 0.5) / ss
+    cov = ((xx - 64) ** 2 + (yy - 60) ** 2 <= 40 ** 2).reshape(size, ss, size, ss).mean(axis=(1, 3))
+    img = np.round(255 * (1 - cov)).astype(np.uint8)
+    contours = V.trace_quadratic_px(img)
+    assert len(contours) == 1
+    (c,) = contours
+    assert 4 <= len(c) <= 10 and not any(on for _, _, on in c)  # on-curve points all implied
+    back = V.rasterize_polygons([V.flatten_contour(c)], size, 4)
+    assert V.ink_iou(img < 128, back >= 0.5) >= 0.99
+    glyph = V.contours_to_glyph(V.trace_glyph(img, V.geometry_from_options(size, 1000)))
+    assert glyph.numberOfContours == 1 and len(glyph.coordinates) == len(c)
+    assert not any(f & 1 for f in glyph.flags)
+
+
 def test_merge_into_truetype_keeps_old_glyphs(tmp_path):
     target = open_font(spec(KAI), lazy=False)
     cmap = target.getBestCmap()

@@ -1,0 +1,128 @@
+"""Run every benchmark and rewrite docs/benchmarks.md as one table.
+
+    python benchmarks/run_all.py [--out docs/benchmarks.md] [--quick]
+
+Each step's script also runs on its own (see its --help). On a machine with a CUDA GPU the
+GPU rows (training at 256 px, batch 16/64, fp32/bf16, compile on/off; generating all of
+GB2312 level 1) are measured too; on a CPU-only machine those rows are kept from the last
+GPU run recorded in docs/benchmarks_gpu.json, with their date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "benchmarks"
+ANCHOR_TRAIN = {16: 226.5, 64: 296.9}  # reviewed zi2zi on an H200, images/s end to end (anchors.md)
+
+
+def run(script: str, *args: str) -> object:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "result.json"
+        print(f"$ python benchmarks/{script} {' '.join(args)}", flush=True)
+        subprocess.run([sys.executable, str(BENCH / script), *args, "--json", str(out)], check=True, cwd=ROOT)
+        return json.loads(out.read_text(encoding="utf-8"))
+
+
+def train_row(result: dict, machine: str) -> dict:
+    figure = (f"train images/s end to end, {result['image_size']}px, batch {result['batch_size']}, "
+              f"ngf {result['ngf']}, {'bf16' if result['bf16'] else 'fp32'}{', compile' if result['compile'] else ''}, "
+              f"perceptual {result['perceptual_weight']}; peak {result['peak_memory_mib']:.0f} MiB "
+              f"({result['peak_memory_kind']}); {result['gflop_per_image']:.1f} GFLOP/img")
+    row = {"step": "train", "machine": machine, "figure": figure, "value": result["images_per_s"],
+           "unit": "images/s"}
+    anchor = ANCHOR_TRAIN.get(result["batch_size"]) if result["image_size"] == 256 else None
+    if anchor and "cuda" not in result["device"].lower() and "cpu" not in result["device"].lower():
+        row["anchor"] = f"{anchor} images/s (reviewed zi2zi, H200)"
+        row["ratio"] = round(result["images_per_s"] / anchor, 2)
+    return row
+
+
+def vectorize_rows(result: dict, machine: str) -> list[dict]:
+    rows = []
+    for entry in result["rows"]:
+        font = Path(entry["font"].split("#")[0]).name
+        ours, ref = entry["fontgen"], entry.get("potrace")
+        for key, label, unit in (("iou", "IoU mean", ""), ("iou_worst", "IoU worst", ""),
+                                 ("points", "points/glyph", "points"), ("ms", "CPU ms/glyph", "ms")):
+            row = {"step": "vectorize", "machine": machine, "figure": f"{label}, {font}, {entry['glyphs']} glyphs",
+                   "value": round(ours[key], 4 if "iou" in key else 1), "unit": unit}
+            if ref is not None:
+                row["anchor"] = f"potrace {ref[key]:.4g}" if "iou" in key else f"potrace {ref[key]:.1f}"
+                row["ratio"] = round(ours[key] / ref[key], 2) if ref[key] else None
+            rows.append(row)
+    return rows
+
+
+def write_table(rows: list[dict], out: Path, notes: list[str]) -> None:
+    lines = ["# Benchmarks", "",
+             f"Written by `make bench` (benchmarks/run_all.py) on {datetime.date.today().isoformat()}. "
+             "Ratio = value / anchor (for times and point counts lower is better).", "",
+             "| step | machine | figure | value | anchor | ratio |", "|---|---|---|---:|---|---:|"]
+    for r in rows:
+        value = f"{r['value']} {r.get('unit', '')}".strip()
+        ratio = "" if r.get("ratio") is None else f"{r['ratio']}x"
+        lines.append(f"| {r['step']} | {r['machine']} | {r['figure']} | {value} | {r.get('anchor', '')} | {ratio} |")
+    lines += ["", *notes, ""]
+    out.write_text("\n".join(lines), encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--quick", action="store_true", help="fewer steps and glyphs (a smoke run)")
+    args = parser.parse_args()
+    import torch
+
+    cpu = f"{os.uname().machine} {os.cpu_count()} cores (CPU)"
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
+    steps = "3" if args.quick else "8"
+    rows: list[dict] = []
+    rows += run("bench_render.py", *(["--chars", "200", "--recipe-pairs", "200"] if args.quick else []))
+    for size in (64, 128):
+        rows.append(train_row(run("bench_train.py", "--device", "cpu", "--image-size", str(size), "--batch-size",
+                                  "16", "--steps", steps, "--perceptual-weight", "0.02"), cpu))
+    rows += run("bench_generate.py", "--device", "cpu", "--glyphs", "64" if args.quick else "200")
+    install = ["--install-potrace"] if os.geteuid() == 0 else []
+    rows += vectorize_rows(run("bench_vectorize.py", *install, "--repeat", "1" if args.quick else "3"), cpu)
+
+    gpu_file = ROOT / "docs" / "benchmarks_gpu.json"
+    if gpu:
+        gpu_rows = []
+        for batch in (16, 64):
+            for bf16 in (False, True):
+                for compile_ in ((False, True) if bf16 else (False,)):
+                    extra = (["--bf16"] if bf16 else ["--no-bf16"]) + (["--compile"] if compile_ else [])
+                    result = run("bench_train.py", "--device", "cuda", "--image-size", "256", "--batch-size",
+                                 str(batch), "--steps", "20", "--warmup", "5", *extra)
+                    gpu_rows.append(train_row(result, gpu))
+        gpu_rows += run("bench_generate.py", "--device", "cuda", "--glyphs", "3755")
+        gpu_file.write_text(json.dumps({"date": datetime.date.today().isoformat(), "rows": gpu_rows}, indent=1))
+        rows += gpu_rows
+    elif gpu_file.is_file():
+        recorded = json.loads(gpu_file.read_text(encoding="utf-8"))
+        rows += [{**r, "machine": f"{r['machine']} (recorded {recorded['date']})"} for r in recorded["rows"]]
+    notes = [
+        "Notes:",
+        "- CPU rows: this machine, 2 cores; they move with load from other processes.",
+        "- render: a pair is one target glyph; fontgen also stores each source glyph once per character.",
+        "- train on CPU uses a random-weight VGG16 for the perceptual term: the same cost as ImageNet weights.",
+        "- vectorize: fidelity is IoU between the anti-aliased render (>= 50% ink) and the traced outline "
+        "rasterised at 4x supersampling; points are TrueType on+off-curve points after cu2qu.",
+    ]
+    if not gpu and not gpu_file.is_file():
+        notes.append("- No GPU rows yet: no GPU was available to the sessions that ran this.")
+    write_table(rows, args.out, notes)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
