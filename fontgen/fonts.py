@@ -7,11 +7,12 @@ module, so training, generation, evaluation and vectorization share one geometry
 from __future__ import annotations
 
 import hashlib
+import struct
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from fontTools.pens.boundsPen import ControlBoundsPen
+from fontTools.pens.basePen import BasePen
 from fontTools.ttLib import TTCollection, TTFont, TTLibError
 from PIL import Image, ImageDraw, ImageFont
 
@@ -180,11 +181,42 @@ class Geometry:
 # Coverage
 
 
-def outline_bounds(font: TTFont, glyph_name: str):
-    """Control bounds of a glyph in font units, or None when it draws nothing."""
-    pen = ControlBoundsPen(font.getGlyphSet())
-    font.getGlyphSet()[glyph_name].draw(pen)
-    return pen.bounds
+class _Inked(Exception):
+    pass
+
+
+class _InkPen(BasePen):
+    """Stops at the first segment drawn: whether a glyph has ink, without running all of it."""
+
+    def _moveTo(self, pt):
+        pass
+
+    def _lineTo(self, pt):
+        raise _Inked
+
+    def _curveToOne(self, pt1, pt2, pt3):
+        raise _Inked
+
+    def _qCurveToOne(self, pt1, pt2):
+        raise _Inked
+
+
+def has_ink(font: TTFont, glyph_name: str) -> bool:
+    """Whether a glyph draws anything. Simple TrueType glyphs answer from their header alone."""
+    glyf = font["glyf"] if "glyf" in font else None
+    if glyf is not None:
+        glyph = glyf.glyphs.get(glyph_name)
+        data = getattr(glyph, "data", None)
+        if data is not None and len(data) < 2:
+            return False
+        if data is not None and struct.unpack(">h", data[:2])[0] > 0:
+            return True  # contours always carry points
+    glyph_set = font.getGlyphSet()
+    try:
+        glyph_set[glyph_name].draw(_InkPen(glyph_set))
+    except _Inked:
+        return True
+    return False
 
 
 @dataclass
@@ -228,7 +260,7 @@ def coverage(font: TTFont, chars, renderer: "GlyphRenderer | None" = None) -> Co
             mapped[ch] = name
     ink: dict[str, bool] = {}
     for name in set(mapped.values()):
-        ink[name] = outline_bounds(font, name) is not None
+        ink[name] = has_ink(font, name)
     users: dict[str, int] = {}
     for name in mapped.values():
         users[name] = users.get(name, 0) + 1

@@ -6,6 +6,7 @@ import json
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -119,25 +120,26 @@ def render_dataset(job: RenderJob, progress: bool = True, log=print) -> RenderRe
     if len(set(ids)) != len(ids):
         raise FontgenError(f"style ids must be unique, got {ids}")
 
-    def describe(spec: FontSpec) -> tuple:
+    def describe(spec: FontSpec) -> dataset.FontEntry:
         font = open_font(spec)
         geometry = Geometry.for_font(font, job.image_size, job.margin)
-        entry = dataset.FontEntry(str(spec.path), spec.face, family_name(font), file_sha256(spec.path), geometry)
-        return font, entry
+        return dataset.FontEntry(str(spec.path), spec.face, family_name(font), file_sha256(spec.path), geometry)
 
-    source_font, source_entry = describe(job.source)
-    target_fonts = {}
+    source_entry = describe(job.source)
+    target_entries = {}
     for target in job.targets:
-        font, entry = describe(target.spec)
+        entry = target_entries[target.id] = describe(target.spec)
         if (entry.sha256, entry.face) == (source_entry.sha256, source_entry.face):
             raise FontgenError(f"target {target.spec} is the source font itself; pick a different target")
-        target_fonts[target.id] = (font, entry)
 
-    def check_renderer(spec: FontSpec, font) -> GlyphRenderer:
-        return GlyphRenderer(spec, Geometry.for_font(font, PLACEHOLDER_CHECK_SIZE, job.margin))
+    with _worker_pool(job.workers) as pool:
+        return _render_with(pool, job, source_entry, target_entries, progress, log)
 
+
+def _render_with(pool, job: RenderJob, source_entry: dataset.FontEntry, target_entries: dict, progress: bool,
+                 log) -> RenderReport:
     report: dict[str, dict] = {}
-    source_cov = coverage(source_font, job.chars, check_renderer(job.source, source_font))
+    source_cov = _coverage_of(str(job.source), job.chars, job.margin)
     report[f"source {job.source}"] = _coverage_entry(source_cov, len(job.chars))
     chars = source_cov.present
     if not chars:
@@ -146,9 +148,8 @@ def render_dataset(job: RenderJob, progress: bool = True, log=print) -> RenderRe
     log(f"source {job.source}: {source_cov.summary()} of {len(job.chars)} requested")
     pairs: list[tuple[int, int]] = []  # (char row, style id)
     row_of = {ch: i for i, ch in enumerate(chars)}
-    for target in job.targets:
-        font, _ = target_fonts[target.id]
-        cov = coverage(font, chars, check_renderer(target.spec, font))
+    covered = _map(pool, _coverage_of, [(str(t.spec), chars, job.margin) for t in job.targets])
+    for target, cov in zip(job.targets, covered):
         report[f"style {target.id} {target.name}"] = _coverage_entry(cov, len(chars))
         log(f"style {target.id:>2} {target.name}: {cov.summary()}")
         pairs.extend((row_of[ch], target.id) for ch in cov.present)
@@ -174,13 +175,13 @@ def render_dataset(job: RenderJob, progress: bool = True, log=print) -> RenderRe
         images_path = str(writer.tmp / "images.npy")
         for target in job.targets:
             rows = [i for i, (_, sid) in enumerate(pairs) if sid == target.id]
-            geometry = target_fonts[target.id][1].geometry.to_dict()
+            geometry = target_entries[target.id].geometry.to_dict()
             for start in range(0, len(rows), CHUNK):
                 part = rows[start:start + CHUNK]
                 tasks.append((str(target.spec), geometry, [chars[pairs[i][0]] for i in part], images_path, part))
-        _run_tasks(tasks, job.workers, total=len(chars) + len(pairs), progress=progress)
+        _run_tasks(pool, tasks, total=len(chars) + len(pairs), progress=progress)
 
-        styles = [dataset.Style(t.id, t.name, target_fonts[t.id][1]) for t in job.targets]
+        styles = [dataset.Style(t.id, t.name, target_entries[t.id]) for t in job.targets]
         val_pairs = int(np.count_nonzero(np.asarray(pair_split)))
         preview_path = writer.tmp / "preview.png"
         write_preview(preview_path, chars, pairs, writer["source"], writer["images"], styles)
@@ -204,26 +205,42 @@ def render_dataset(job: RenderJob, progress: bool = True, log=print) -> RenderRe
                         job.out / "preview.png")
 
 
-def _run_tasks(tasks: list, workers: int, total: int, progress: bool) -> None:
-    bar = tqdm(total=total, unit="glyph", desc="render", disable=not progress, dynamic_ncols=True)
+@contextmanager
+def _worker_pool(workers: int):
+    """Processes for coverage and rasterising, or None to work in this process."""
+    if workers <= 1:
+        yield None
+        return
+    # spawn: the parent may hold torch/OpenMP threads that a fork would copy in a bad state.
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
     try:
-        if workers <= 1:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _map(pool, fn, calls: list[tuple]) -> list:
+    if pool is None:
+        return [fn(*args) for args in calls]
+    return [future.result() for future in [pool.submit(fn, *args) for args in calls]]
+
+
+def _coverage_of(font: str, chars: list[str], margin: float) -> Coverage:
+    spec = FontSpec.parse(font)
+    opened = open_font(spec)
+    check = GlyphRenderer(spec, Geometry.for_font(opened, PLACEHOLDER_CHECK_SIZE, margin))
+    return coverage(opened, chars, check)
+
+
+def _run_tasks(pool, tasks: list, total: int, progress: bool) -> None:
+    with tqdm(total=total, unit="glyph", desc="render", disable=not progress, dynamic_ncols=True) as bar:
+        if pool is None:
             for task in tasks:
                 bar.update(_render_rows(*task))
             return
-        # spawn: the parent may hold torch/OpenMP threads that a fork would copy in a bad state.
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = [pool.submit(_render_rows, *task) for task in tasks]
-            try:
-                for future in as_completed(futures):
-                    bar.update(future.result())
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
-    finally:
-        bar.close()
+        futures = [pool.submit(_render_rows, *task) for task in tasks]
+        for future in as_completed(futures):
+            bar.update(future.result())
 
 
 def write_preview(path: Path, chars: list[str], pairs: list[tuple[int, int]], source: np.ndarray,
