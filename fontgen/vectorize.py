@@ -19,6 +19,8 @@ Pipeline (DESIGN.md "Generated-glyph folder" and "Glyph geometry"):
    parameters denser where the outline turns, the number of off-curve points searched
    for against the error bound. A run no affordable spline fits is split at its worst
    point (an explicit on-curve point, typically a soft corner).
+   Steps 1-2 run as compiled loops (numba, cached in __pycache__ after the first call;
+   about 1-2 ms per 256 px glyph on one core, where numpy calls cost ~15-70 ms).
 3. Pixels map to font units by inverting the recorded Geometry, em box onto em box.
    (Cubic segments, e.g. from another tracer, go through fontTools.cu2qu.)
 4. Fonts are written with fontTools (standalone, or merged into a copy of the target),
@@ -129,71 +131,25 @@ def iso_contours(ink: np.ndarray, level: float = 0.5) -> list[np.ndarray]:
     every contour closes. Each contour is an (N, 2) array of (x, y) points, y down; every
     contour has the ink on the same side (outer contours and holes run opposite ways).
     """
-    v = np.pad(np.asarray(ink, dtype=np.float64), 1)
-    R, C = v.shape
-    inside = v > level
-    c0, c1, c2, c3 = inside[:-1, :-1], inside[:-1, 1:], inside[1:, 1:], inside[1:, :-1]
-    case = c0.astype(np.int8) | (c1 << 1) | (c2 << 2) | (c3 << 3)
-    ci, cj = np.nonzero((case != 0) & (case != 15))
-    if ci.size == 0:
-        return []
-    cases = case[ci, cj].astype(np.int64)
-    saddle = (cases == 5) | (cases == 10)
-    if saddle.any():
-        si, sj = ci[saddle], cj[saddle]
-        centre = (v[si, sj] + v[si, sj + 1] + v[si + 1, sj] + v[si + 1, sj + 1]) / 4 > level
-        joined = np.where(cases[saddle] == 5, 16, 17)
-        cases[saddle] = np.where(centre, joined, cases[saddle])
-    # global ids of the 4 edges of each cell: horizontal edge (i, j) = i*C + j,
-    # vertical edge (i, j) = R*C + i*C + j
-    edge_ids = np.stack([ci * C + cj,                  # top: horizontal (i, j)
-                         R * C + ci * C + cj + 1,      # right: vertical (i, j+1)
-                         (ci + 1) * C + cj,            # bottom: horizontal (i+1, j)
-                         R * C + ci * C + cj], axis=1)  # left: vertical (i, j)
-    src_list, dst_list = [], []
-    for s in range(2):
-        e_from, e_to = _SEG[cases, s, 0], _SEG[cases, s, 1]
-        ok = e_from >= 0
-        rows = np.nonzero(ok)[0]
-        src_list.append(edge_ids[rows, e_from[ok]])
-        dst_list.append(edge_ids[rows, e_to[ok]])
-    src = np.concatenate(src_list)
-    dst = np.concatenate(dst_list)
-    # crossing positions for every edge id used
-    ids = src
-    horiz = ids < R * C
-    local = np.where(horiz, ids, ids - R * C)
-    ii, jj = local // C, local % C
-    pts = np.empty((ids.size, 2))
-    h_i, h_j = ii[horiz], jj[horiz]
-    a, b = v[h_i, h_j], v[h_i, h_j + 1]
-    t = (level - a) / (b - a)
-    pts[horiz, 0] = h_j + t - 0.5
-    pts[horiz, 1] = h_i - 0.5
-    vmask = ~horiz
-    v_i, v_j = ii[vmask], jj[vmask]
-    a, b = v[v_i, v_j], v[v_i + 1, v_j]
-    t = (level - a) / (b - a)
-    pts[vmask, 0] = v_j - 0.5
-    pts[vmask, 1] = v_i + t - 0.5
-    # link: each crossing has exactly one outgoing segment
-    order = np.argsort(src)
-    src_sorted = src[order]
-    nxt = order[np.searchsorted(src_sorted, dst)]  # index of the segment starting at dst
-    nxt_list = nxt.tolist()
-    seen = bytearray(len(nxt_list))
-    contours = []
-    for start in range(len(nxt_list)):
-        if seen[start]:
-            continue
-        loop = []
-        k = start
-        while not seen[k]:
-            seen[k] = 1
-            loop.append(k)
-            k = nxt_list[k]
-        contours.append(pts[loop])
-    return contours
+    pts, starts, _ = _nb_iso_contours(np.ascontiguousarray(ink, dtype=np.float64), float(level), _SEG)
+    return [pts[a:b] for a, b in zip(starts[:-1].tolist(), starts[1:].tolist())]
+
+
+# ---------------------------------------------------------------------------------------
+# Corners and curve fitting
+#
+# The per-contour work (corners, sharpening, spline fitting with its size search and
+# splitting) runs as compiled loops (numba): the numpy version spent nearly all its time
+# in the overhead of thousands of tiny array calls per glyph (~100 us per least-squares
+# step). The algorithm is the one described in the module docstring, step for step.
+
+try:
+    import numba as _numba
+
+    _njit = _numba.njit(cache=True, nogil=True, error_model="numpy")
+except ImportError:  # pragma: no cover - numba is a dependency; this keeps a (slow) fallback
+    def _njit(f):
+        return f
 
 
 def _signed_area(p: np.ndarray) -> float:
@@ -201,107 +157,174 @@ def _signed_area(p: np.ndarray) -> float:
     return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
 
 
-# ---------------------------------------------------------------------------------------
-# Corners and curve fitting
+@_njit
+def _nb_dedupe(p):
+    n = len(p)
+    keep = np.zeros(n, np.bool_)
+    cnt = 0
+    for i in range(n):
+        j = i + 1 if i + 1 < n else 0
+        if abs(p[j, 0] - p[i, 0]) + abs(p[j, 1] - p[i, 1]) > 1e-9:
+            keep[i] = True
+            cnt += 1
+    if cnt < 3:
+        return p.copy()
+    out = np.empty((cnt, 2))
+    k = 0
+    for i in range(n):
+        if keep[i]:
+            out[k, 0] = p[i, 0]
+            out[k, 1] = p[i, 1]
+            k += 1
+    return out
 
 
-def _dedupe(p: np.ndarray) -> np.ndarray:
-    d = np.abs(np.diff(p, axis=0, append=p[:1])).sum(axis=1)
-    keep = d > 1e-9
-    return p[keep] if keep.sum() >= 3 else p
+@_njit
+def _nb_at(s3, p3, target, n, lo):
+    """Point at arc length `target` on the tripled contour (linear interpolation), and the
+    index of the last sample at or before it; `lo` is such an index for a smaller target
+    (targets come in increasing order, so the search only walks forward)."""
+    while lo + 1 < 3 * n and s3[lo + 1] <= target:
+        lo += 1
+    i = min(max(lo, 0), 3 * n - 2)
+    seg = s3[i + 1] - s3[i]
+    f = (target - s3[i]) / seg if seg > 0 else 0.0
+    f = min(max(f, 0.0), 1.0)
+    return p3[i, 0] * (1 - f) + p3[i + 1, 0] * f, p3[i, 1] * (1 - f) + p3[i + 1, 1] * f, lo
 
 
-def _find_corners(p: np.ndarray, s: np.ndarray, total: float, opts: TraceOptions) -> list[int]:
+@_njit
+def _nb_find_corners(p, s, total, corner_angle, corner_window):
     """Indices of sharp corners: turn >= corner_angle over +-window, local maxima."""
     n = len(p)
-    w = min(opts.corner_window, total / 6)
+    w = min(corner_window, total / 6)
     if n < 6 or w <= 0:
-        return []
-    s3 = np.concatenate([s - total, s, s + total])
-    p3 = np.concatenate([p, p, p])
-    def at(target):
-        lo = np.clip(np.searchsorted(s3, target, side="right") - 1, 0, 3 * n - 2)
-        seg = s3[lo + 1] - s3[lo]
-        f = np.where(seg > 0, (target - s3[lo]) / np.where(seg > 0, seg, 1), 0.0)
-        f = np.clip(f, 0.0, 1.0)[:, None]
-        return p3[lo] * (1 - f) + p3[lo + 1] * f
-
-    pb = at(s - w)
-    pf = at(s + w)
-    a = p - pb
-    b = pf - p
-    cross = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
-    dot = (a * b).sum(axis=1)
-    turn = np.degrees(np.abs(np.arctan2(cross, dot)))
-    cand = np.nonzero(turn >= opts.corner_angle)[0]
-    if cand.size == 0:
-        return []
-    corners = []
-    # non-maximum suppression within +-w of arc length (circular)
-    for i in cand[np.argsort(-turn[cand], kind="stable")].tolist():
+        return np.empty(0, np.int64)
+    s3 = np.empty(3 * n)
+    p3 = np.empty((3 * n, 2))
+    for r in range(3):
+        for i in range(n):
+            s3[r * n + i] = s[i] + (r - 1) * total
+            p3[r * n + i, 0] = p[i, 0]
+            p3[r * n + i, 1] = p[i, 1]
+    turn = np.empty(n)
+    ncand = 0
+    lo_b = np.searchsorted(s3, s[0] - w, side="right") - 1
+    lo_f = np.searchsorted(s3, s[0] + w, side="right") - 1
+    for i in range(n):
+        bx, by, lo_b = _nb_at(s3, p3, s[i] - w, n, lo_b)
+        fx, fy, lo_f = _nb_at(s3, p3, s[i] + w, n, lo_f)
+        ax, ay = p[i, 0] - bx, p[i, 1] - by
+        cx, cy = fx - p[i, 0], fy - p[i, 1]
+        turn[i] = math.degrees(abs(math.atan2(ax * cy - ay * cx, ax * cx + ay * cy)))
+        if turn[i] >= corner_angle:
+            ncand += 1
+    if ncand == 0:
+        return np.empty(0, np.int64)
+    cand = np.empty(ncand, np.int64)
+    k = 0
+    for i in range(n):
+        if turn[i] >= corner_angle:
+            cand[k] = i
+            k += 1
+    order = np.argsort(-turn[cand], kind="mergesort")
+    corners = np.empty(ncand, np.int64)
+    nc = 0
+    for oi in range(ncand):  # non-maximum suppression within +-w of arc length (circular)
+        i = cand[order[oi]]
         ok = True
-        for c in corners:
-            d = abs(s[i] - s[c])
+        for cj in range(nc):
+            d = abs(s[i] - s[corners[cj]])
             if min(d, total - d) < w:
                 ok = False
                 break
         if ok:
-            corners.append(i)
-    return sorted(corners)
+            corners[nc] = i
+            nc += 1
+    return np.sort(corners[:nc])
 
 
-def _line_fit(q: np.ndarray):
-    m = q.mean(axis=0)
-    d = q - m
-    sxx, syy, sxy = float(np.dot(d[:, 0], d[:, 0])), float(np.dot(d[:, 1], d[:, 1])), float(np.dot(d[:, 0], d[:, 1]))
+@_njit
+def _nb_line_fit(q):
+    m = len(q)
+    mx = 0.0
+    my = 0.0
+    for i in range(m):
+        mx += q[i, 0]
+        my += q[i, 1]
+    mx /= m
+    my /= m
+    sxx = syy = sxy = 0.0
+    for i in range(m):
+        dx, dy = q[i, 0] - mx, q[i, 1] - my
+        sxx += dx * dx
+        syy += dy * dy
+        sxy += dx * dy
     angle = 0.5 * math.atan2(2 * sxy, sxx - syy)
-    return m, np.array([math.cos(angle), math.sin(angle)])
+    return mx, my, math.cos(angle), math.sin(angle)
 
 
-def _sharpen_corners(p: np.ndarray, s: np.ndarray, total: float, corners: list[int], reach: float) -> np.ndarray:
+@_njit
+def _nb_arc_points(p, s, total, c, direction, lo, hi):
+    """The points whose arc distance from point c, walking in `direction` (+-1) around the
+    contour, is within lo..hi, in index order (the arc distance grows along the walk)."""
+    n = len(p)
+    idx = np.empty(n, np.int64)
+    cnt = 0
+    j = c
+    for _ in range(n):
+        d = (s[j] - s[c]) % total if direction > 0 else (s[c] - s[j]) % total
+        if d > hi:
+            break
+        if d >= lo:
+            idx[cnt] = j
+            cnt += 1
+        j = (j + direction) % n
+    idx = np.sort(idx[:cnt])
+    q = np.empty((cnt, 2))
+    for k in range(cnt):
+        q[k, 0] = p[idx[k], 0]
+        q[k, 1] = p[idx[k], 1]
+    return q
+
+
+@_njit
+def _nb_sharpen_corners(p, s, total, corners, reach):
     """Move each corner to the intersection of the straight-ish edges that meet there."""
     p = p.copy()
     k = len(corners)
     n = len(p)
-    for ci, c in enumerate(corners):
+    min_det = math.sin(math.radians(20))
+    for ci in range(k):
+        c = corners[ci]
         prev_c = corners[ci - 1] if k > 1 else c
         next_c = corners[(ci + 1) % k] if k > 1 else c
-        gap_prev = (s[c] - s[prev_c]) % total or total
-        gap_next = (s[next_c] - s[c]) % total or total
+        gap_prev = (s[c] - s[prev_c]) % total
+        if gap_prev == 0:
+            gap_prev = total
+        gap_next = (s[next_c] - s[c]) % total
+        if gap_next == 0:
+            gap_next = total
         r_in = min(reach, gap_prev / 2)
         r_out = min(reach, gap_next / 2)
         if r_in < 1.5 or r_out < 1.5:
             continue
-        d_back = (s[c] - s) % total  # arc distance walking backwards from c
-        d_fwd = (s - s[c]) % total
-        q_in = p[(d_back >= 0.75) & (d_back <= r_in)]
-        q_out = p[(d_fwd >= 0.75) & (d_fwd <= r_out)]
+        q_in = _nb_arc_points(p, s, total, c, -1, 0.75, r_in)
+        q_out = _nb_arc_points(p, s, total, c, 1, 0.75, r_out)
         if len(q_in) < 2 or len(q_out) < 2:
             continue
-        m1, u1 = _line_fit(q_in)
-        m2, u2 = _line_fit(q_out)
-        det = u1[0] * (-u2[1]) - u1[1] * (-u2[0])
-        if abs(det) < math.sin(math.radians(20)):
+        m1x, m1y, u1x, u1y = _nb_line_fit(q_in)
+        m2x, m2y, u2x, u2y = _nb_line_fit(q_out)
+        det = u1x * (-u2y) - u1y * (-u2x)
+        if abs(det) < min_det:
             continue
-        rhs = m2 - m1
-        t1 = (rhs[0] * (-u2[1]) - rhs[1] * (-u2[0])) / det
-        x = m1 + t1 * u1
-        if np.hypot(*(x - p[c])) <= 1.5:
-            p[c] = x
+        rx, ry = m2x - m1x, m2y - m1y
+        t1 = (rx * (-u2y) - ry * (-u2x)) / det
+        xx, xy = m1x + t1 * u1x, m1y + t1 * u1y
+        if math.hypot(xx - p[c, 0], xy - p[c, 1]) <= 1.5:
+            p[c, 0] = xx
+            p[c, 1] = xy
     return p
-
-
-def _fit_run(P: np.ndarray, opts: TraceOptions, out: list) -> None:
-    """Fit an open run of points (corner to corner) with a line or a quadratic spline."""
-    s = np.concatenate([[0.0], np.cumsum(np.sqrt((np.diff(P, axis=0) ** 2).sum(axis=1)))])
-    if _CORNER_SKIP > 0 and len(P) > 4:
-        # the traced outline rounds every corner off within about a pixel; the corner
-        # itself was moved to the intersection of its edges, so those points are noise
-        keep = (s >= _CORNER_SKIP) & (s <= s[-1] - _CORNER_SKIP)
-        keep[0] = keep[-1] = True
-        if keep.sum() >= 3:
-            P, s = P[keep], s[keep]
-    _fit_piece(P, opts.fit_error, out)
 
 
 # Quadratic B-spline fitting (TrueType's native curve: consecutive off-curve points with
@@ -318,245 +341,628 @@ class QuadSpline:
         self.closed = closed
 
 
-_PAIR_OFFSETS = {}
+@_njit
+def _nb_seg_coords(tk, n, closed):
+    """Segment index, local parameter and end-point factors of parameter tk."""
+    if closed:
+        ft = math.floor(tk)
+        u = tk - ft
+        k = int(ft) % n
+        return k, u, 0.5, 0.5
+    k = min(int(tk), n - 1)
+    u = tk - k
+    fa = 1.0 if k == 0 else 0.5
+    fc = 1.0 if k == n - 1 else 0.5
+    return k, u, fa, fc
 
 
-def _pair_offsets(n: int) -> np.ndarray:
-    """Flat offsets of the 3 x 3 weight pairs (p, q) in the (n+2) x (n+2) normal matrix."""
-    off = _PAIR_OFFSETS.get(n)
-    if off is None:
-        p, q = np.divmod(np.arange(9), 3)
-        off = _PAIR_OFFSETS[n] = (p * (n + 2) + q)[:, None]
-    return off
+@_njit
+def _nb_solve_band(band, rx, ry):
+    """Solve a symmetric positive definite pentadiagonal system in place (band[i, j - i + 2])."""
+    n = len(rx)
+    for i in range(n):
+        piv = band[i, 2]
+        for r in range(i + 1, min(i + 3, n)):
+            f = band[r, i - r + 2] / piv
+            if f != 0.0:
+                for c in range(i, min(i + 3, n)):
+                    band[r, c - r + 2] -= f * band[i, c - i + 2]
+                rx[r] -= f * rx[i]
+                ry[r] -= f * ry[i]
+    for i in range(n - 1, -1, -1):
+        ax, ay = rx[i], ry[i]
+        for c in range(i + 1, min(i + 3, n)):
+            ax -= band[i, c - i + 2] * rx[c]
+            ay -= band[i, c - i + 2] * ry[c]
+        rx[i] = ax / band[i, 2]
+        ry[i] = ay / band[i, 2]
 
 
-def _spline_step(Z: np.ndarray, t: np.ndarray, n: int, closed: bool, newton: bool):
+@_njit
+def _nb_solve_dense(A, rx, ry):
+    """Gaussian elimination with partial pivoting, in place."""
+    n = len(rx)
+    for i in range(n):
+        pr = i
+        for r in range(i + 1, n):
+            if abs(A[r, i]) > abs(A[pr, i]):
+                pr = r
+        if pr != i:
+            for c in range(n):
+                A[i, c], A[pr, c] = A[pr, c], A[i, c]
+            rx[i], rx[pr] = rx[pr], rx[i]
+            ry[i], ry[pr] = ry[pr], ry[i]
+        piv = A[i, i]
+        for r in range(i + 1, n):
+            f = A[r, i] / piv
+            if f != 0.0:
+                for c in range(i, n):
+                    A[r, c] -= f * A[i, c]
+                rx[r] -= f * rx[i]
+                ry[r] -= f * ry[i]
+    for i in range(n - 1, -1, -1):
+        ax, ay = rx[i], ry[i]
+        for c in range(i + 1, n):
+            ax -= A[i, c] * rx[c]
+            ay -= A[i, c] * ry[c]
+        rx[i] = ax / A[i, i]
+        ry[i] = ay / A[i, i]
+
+
+@_njit
+def _nb_spline_step(Z, t, n, closed, newton):
     """One least-squares solve of the off-curve points for parameters t, then the error.
 
-    Points are complex (x + iy). Segment k of the spline (local u in 0..1) is the
-    quadratic A, C_k, B with A, B the midpoints of C_k and its neighbours (or the fixed
-    end points of an open run). In "extended" indexing E = [P0 | C_-1, C_0..C_n-1, Pend |
-    C_n] a point of segment k depends on E[k], E[k+1], E[k+2] only, so the normal
-    equations are banded and are summed with bincount (no BLAS: tiny matrix products wake
-    OpenBLAS's thread pool, which costs far more than the arithmetic on a busy machine).
-    Returns (squared errors, E, Newton step for every parameter or None).
+    Segment k of the spline (local u in 0..1) is the quadratic A, C_k, B with A, B the
+    midpoints of C_k and its neighbours (or the fixed end points of an open run). In
+    "extended" indexing E = [P0 | C_-1, C_0..C_n-1, Pend | C_n] a point of segment k
+    depends on E[k], E[k+1], E[k+2] only, so the normal equations are pentadiagonal
+    (cyclic for a closed spline). Returns (squared errors, E (n+2, 2), Newton step for
+    every parameter, zeros without newton).
     """
+    m = len(t)
     ne = n + 2
+    band = np.zeros((ne, 5))  # normal matrix in extended indexing, band[i, j - i + 2]
+    rx = np.zeros(ne)
+    ry = np.zeros(ne)
+    ks = np.empty(m, np.int64)
+    us = np.empty(m)
+    for i in range(m):
+        k, u, fa, fc = _nb_seg_coords(t[i], n, closed)
+        ks[i] = k
+        us[i] = u
+        mu = 1.0 - u
+        w0 = fa * mu * mu
+        w2 = fc * u * u
+        w1 = 1.0 - w0 - w2  # the weights sum to 1
+        zx, zy = Z[i, 0], Z[i, 1]
+        band[k, 2] += w0 * w0
+        band[k, 3] += w0 * w1
+        band[k, 4] += w0 * w2
+        band[k + 1, 1] += w1 * w0
+        band[k + 1, 2] += w1 * w1
+        band[k + 1, 3] += w1 * w2
+        band[k + 2, 0] += w2 * w0
+        band[k + 2, 1] += w2 * w1
+        band[k + 2, 2] += w2 * w2
+        rx[k] += w0 * zx
+        ry[k] += w0 * zy
+        rx[k + 1] += w1 * zx
+        ry[k + 1] += w1 * zy
+        rx[k + 2] += w2 * zx
+        ry[k + 2] += w2 * zy
+    ext = np.empty((ne, 2))
     if closed:
-        ft = np.floor(t)
-        u = t - ft
-        k = ft.astype(np.intp) % n
-        fa = fc = 0.5
-    else:
-        k = np.minimum(t.astype(np.intp), n - 1)
-        u = t - k
-        fa = np.where(k == 0, 1.0, 0.5)
-        fc = np.where(k == n - 1, 1.0, 0.5)
-    mu = 1.0 - u
-    wp, wn = mu * mu, u * u
-    a = fa * wp
-    c = fc * wn
-    W = np.stack([a, 1.0 - a - c, c])  # the weights sum to 1
-    # normal matrix and right-hand side in extended indexing
-    idx = k * (ne + 1) + _pair_offsets(n)
-    Ae = np.bincount(idx.ravel(), (W[:, None, :] * W[None, :, :]).ravel(), minlength=ne * ne).reshape(ne, ne)
-    kk = (k + np.arange(3)[:, None]).ravel()
-    WZ = (W * Z).ravel()
-    re = np.bincount(kk, WZ.real, minlength=ne)
-    im = np.bincount(kk, WZ.imag, minlength=ne)
-    if closed:
-        ring = (np.arange(ne) - 1) % n
         A = np.zeros((n, n))
-        np.add.at(A, (ring[:, None], ring[None, :]), Ae)
-        R = np.zeros((n, 2))
-        np.add.at(R, ring, np.column_stack([re, im]))
+        bx = np.zeros(n)
+        by = np.zeros(n)
+        for i in range(ne):
+            ri = (i - 1) % n
+            bx[ri] += rx[i]
+            by[ri] += ry[i]
+            for d in range(5):
+                j = i + d - 2
+                if 0 <= j < ne:
+                    A[ri, (j - 1) % n] += band[i, d]
+        tr = 0.0
+        for i in range(n):
+            tr += A[i, i]
+        reg = 1e-9 * (tr / n + 1.0)
+        for i in range(n):
+            A[i, i] += reg
+        _nb_solve_dense(A, bx, by)
+        for i in range(n):
+            ext[i + 1, 0] = bx[i]
+            ext[i + 1, 1] = by[i]
+        ext[0, 0], ext[0, 1] = ext[n, 0], ext[n, 1]
+        ext[n + 1, 0], ext[n + 1, 1] = ext[1, 0], ext[1, 1]
     else:
-        A = Ae[1:n + 1, 1:n + 1].copy()
-        z0, z1 = Z[0], Z[-1]
-        c0, c1 = Ae[1:n + 1, 0], Ae[1:n + 1, n + 1]
-        R = np.column_stack([re[1:n + 1] - c0 * z0.real - c1 * z1.real,
-                             im[1:n + 1] - c0 * z0.imag - c1 * z1.imag])
-    A.flat[:: n + 1] += 1e-9 * (A.trace() / n + 1.0)
-    C = np.linalg.solve(A, R)
-    ext = np.empty(ne, dtype=complex)
-    ext.real[1:n + 1], ext.imag[1:n + 1] = C[:, 0], C[:, 1]
-    if closed:
-        ext[0], ext[n + 1] = ext[n], ext[1]
-    else:
-        ext[0], ext[n + 1] = Z[0], Z[-1]
-    E0, E1, E2 = ext[k], ext[k + 1], ext[k + 2]
-    DA = fa * (E1 - E0)  # C_k - A
-    DB = fc * (E2 - E1)  # B - C_k
-    diff = E1 - wp * DA + wn * DB - Z
-    err = diff.real ** 2 + diff.imag ** 2
-    if not newton:
-        return err, ext, None
-    d1 = 2.0 * (mu * DA + u * DB)
-    d2 = 2.0 * (DB - DA)
-    num = diff.real * d1.real + diff.imag * d1.imag
-    den = d1.real ** 2 + d1.imag ** 2 + diff.real * d2.real + diff.imag * d2.imag
-    ok = den > 1e-12
-    step = np.where(ok, num / np.where(ok, den, 1.0), 0.0)
+        z0x, z0y = Z[0, 0], Z[0, 1]
+        z1x, z1y = Z[m - 1, 0], Z[m - 1, 1]
+        Ab = np.zeros((n, 5))
+        bx = np.empty(n)
+        by = np.empty(n)
+        tr = 0.0
+        for i in range(n):
+            e = i + 1
+            for d in range(5):
+                j = e + d - 2
+                if 1 <= j <= n:
+                    Ab[i, d] = band[e, d]
+            c0 = band[e, 1] if e == 1 else (band[e, 0] if e == 2 else 0.0)  # Ae[e, 0]
+            c1 = band[e, 3] if e == n else (band[e, 4] if e == n - 1 else 0.0)  # Ae[e, n + 1]
+            bx[i] = rx[e] - c0 * z0x - c1 * z1x
+            by[i] = ry[e] - c0 * z0y - c1 * z1y
+            tr += Ab[i, 2]
+        reg = 1e-9 * (tr / n + 1.0)
+        for i in range(n):
+            Ab[i, 2] += reg
+        _nb_solve_band(Ab, bx, by)
+        for i in range(n):
+            ext[i + 1, 0] = bx[i]
+            ext[i + 1, 1] = by[i]
+        ext[0, 0], ext[0, 1] = z0x, z0y
+        ext[n + 1, 0], ext[n + 1, 1] = z1x, z1y
+    err = np.empty(m)
+    step = np.zeros(m)
+    for i in range(m):
+        k, u = ks[i], us[i]
+        fa = 0.5 if closed or k > 0 else 1.0
+        fc = 0.5 if closed or k < n - 1 else 1.0
+        mu = 1.0 - u
+        wp, wn = mu * mu, u * u
+        e0x, e0y = ext[k, 0], ext[k, 1]
+        e1x, e1y = ext[k + 1, 0], ext[k + 1, 1]
+        e2x, e2y = ext[k + 2, 0], ext[k + 2, 1]
+        dax, day = fa * (e1x - e0x), fa * (e1y - e0y)  # C_k - A
+        dbx, dby = fc * (e2x - e1x), fc * (e2y - e1y)  # B - C_k
+        qx = e1x - wp * dax + wn * dbx - Z[i, 0]
+        qy = e1y - wp * day + wn * dby - Z[i, 1]
+        err[i] = qx * qx + qy * qy
+        if newton:
+            d1x, d1y = 2.0 * (mu * dax + u * dbx), 2.0 * (mu * day + u * dby)
+            d2x, d2y = 2.0 * (dbx - dax), 2.0 * (dby - day)
+            num = qx * d1x + qy * d1y
+            den = d1x * d1x + d1y * d1y + qx * d2x + qy * d2y
+            if den > 1e-12:
+                step[i] = num / den
     return err, ext, step
 
 
-def _spline_fit_n(Z: np.ndarray, t: np.ndarray, n: int, tol2: float, closed: bool, iters: int = 1):
+@_njit
+def _nb_spline_fit_n(Z, t, n, tol2, closed, iters):
     """Fit with n off-curve points from parameters t (0..n), alternating least squares and
     Newton reparametrisation; returns (max squared error, ext, t, squared errors)."""
-    best = None
+    best_worst = -1.0
+    best_ext = np.empty((0, 2))
+    best_t = t
+    best_err = np.empty(0)
     for it in range(iters + 1):
-        err, ext, step = _spline_step(Z, t, n, closed, it < iters)
-        worst = float(err.max())
-        if best is not None and worst > 0.95 * best[0]:
+        newton = it < iters
+        err, ext, step = _nb_spline_step(Z, t, n, closed, newton)
+        worst = err.max()
+        if best_worst >= 0 and worst > 0.95 * best_worst:
             break  # Newton stalls
-        if best is None or worst < best[0]:
-            best = (worst, ext, t, err)
-        if worst <= tol2 or step is None:
+        if best_worst < 0 or worst < best_worst:
+            best_worst, best_ext, best_t, best_err = worst, ext, t, err
+        if worst <= tol2 or not newton:
             break
-        t = t - np.clip(step, -0.5, 0.5)
+        m = len(t)
+        t2 = np.empty(m)
+        for i in range(m):
+            t2[i] = t[i] - min(max(step[i], -0.5), 0.5)
         if closed:
-            t = np.mod(t, n)
+            for i in range(m):
+                t2[i] = t2[i] % n
         else:
-            np.clip(t, 0.0, float(n), out=t)
-            t[0], t[-1] = 0.0, float(n)
-            t = np.maximum.accumulate(t)
-    return best
+            for i in range(m):
+                t2[i] = min(max(t2[i], 0.0), float(n))
+            t2[0], t2[m - 1] = 0.0, float(n)
+            for i in range(1, m):
+                if t2[i] < t2[i - 1]:
+                    t2[i] = t2[i - 1]
+        t = t2
+    return best_worst, best_ext, best_t, best_err
 
 
-def _fit_spline(P: np.ndarray, tol: float, closed: bool = False, max_tries: int = 0):
-    """Few off-curve points (searched for) whose quadratic spline stays within tol of P."""
-    Pc = np.concatenate([P, P[:1]]) if closed else P
-    d = np.diff(Pc, axis=0)
-    seg = np.sqrt((d * d).sum(axis=1))
-    s = np.concatenate([[0.0], np.cumsum(seg)])
-    total = s[-1]
+@_njit
+def _nb_find(f_n, nn):
+    for j in range(len(f_n)):
+        if f_n[j] == nn:
+            return j
+    return -1
+
+
+@_njit
+def _nb_attempt(P, s01, nn, tol2, closed, f_n, f_worst, f_ext, f_t, f_err):
+    """Fit with nn off-curve points unless done already; whether it is within tolerance."""
+    j = _nb_find(f_n, nn)
+    if j < 0:
+        # warm start from the nearest close fit already made (parameters scale with n)
+        near = -1
+        for q in range(len(f_n)):
+            if near < 0 or abs(f_n[q] - nn) < abs(f_n[near] - nn):
+                near = q
+        if near >= 0 and f_worst[near] <= 4 * tol2:
+            t = f_t[near] * (nn / f_n[near])
+        else:
+            t = s01 * nn
+        worst, ext, tt, err = _nb_spline_fit_n(P, t, nn, tol2, closed, 1)
+        f_n.append(nn)
+        f_worst.append(worst)
+        f_ext.append(ext)
+        f_t.append(tt)
+        f_err.append(err)
+        j = len(f_n) - 1
+    return f_worst[j] <= tol2
+
+
+@_njit
+def _nb_predict(nn, f_n, f_worst, tol2):
+    """Error of a quadratic spline falls off about as n^-3 (error ~ sqrt): the n that fits."""
+    ratio = math.sqrt(f_worst[_nb_find(f_n, nn)] / tol2)
+    return nn * ratio ** (1 / 3)
+
+
+@_njit
+def _nb_fit_spline(P, tol, closed, max_tries, curv_w, n_down):
+    """Few off-curve points (searched for) whose quadratic spline stays within tol of P.
+
+    Returns (ok, ext (n+2, 2) with the end points of an open run, index of the worst
+    point when no affordable spline fits)."""
+    m = len(P)
+    mc = m + 1 if closed else m
+    Pc = np.empty((mc, 2))
+    Pc[:m] = P
+    if closed:
+        Pc[m] = P[0]
+    seg = np.empty(mc - 1)
+    for i in range(mc - 1):
+        seg[i] = math.hypot(Pc[i + 1, 0] - Pc[i, 0], Pc[i + 1, 1] - Pc[i, 1])
     # turning of the run, from chords over 3 samples (single steps zigzag on the pixel
     # grid): start from about one quadratic per 120 degrees of turn
-    h = 3 if len(Pc) > 8 else 1
-    dd = Pc[h:] - Pc[:-h]
-    ang = np.arctan2(dd[:, 1], dd[:, 0])
-    dth = np.abs((np.diff(ang) + math.pi) % (2 * math.pi) - math.pi)
-    turn = dth.sum() / h
-    if _CURV_W > 0 and len(dth) > 4:
+    h = 3 if mc > 8 else 1
+    na = mc - h
+    ang = np.empty(na)
+    for i in range(na):
+        ang[i] = math.atan2(Pc[i + h, 1] - Pc[i, 1], Pc[i + h, 0] - Pc[i, 0])
+    nd = max(na - 1, 0)
+    dth = np.empty(nd)
+    turn = 0.0
+    for i in range(nd):
+        dth[i] = abs((ang[i + 1] - ang[i] + math.pi) % (2 * math.pi) - math.pi)
+        turn += dth[i]
+    turn /= h
+    wseg = seg.copy()
+    if curv_w > 0 and nd > 4:
         # parameters denser where the outline turns: spline knots follow the detail
-        sm = np.convolve(dth, np.full(3, 1 / (3 * h)), mode="same")
-        wseg = seg.copy()
-        wseg[h // 2 + 1:h // 2 + 1 + len(sm)] += _CURV_W * 0.5 * sm
-        wseg[h // 2:h // 2 + len(sm)] += _CURV_W * 0.5 * sm
-        s = np.concatenate([[0.0], np.cumsum(wseg)])
-        total = s[-1]
-    s01 = s / total if total > 0 else np.linspace(0, 1, len(Pc))
-    if closed:
-        s01 = s01[:-1]
+        c = curv_w * 0.5 / (3 * h)
+        for i in range(nd):
+            sm = dth[i]
+            if i > 0:
+                sm += dth[i - 1]
+            if i + 1 < nd:
+                sm += dth[i + 1]
+            wseg[h // 2 + 1 + i] += c * sm
+            wseg[h // 2 + i] += c * sm
+    s = np.empty(mc)
+    s[0] = 0.0
+    for i in range(mc - 1):
+        s[i + 1] = s[i] + wseg[i]
+    total = s[mc - 1]
+    s01 = np.empty(m)
+    for i in range(m):
+        s01[i] = s[i] / total if total > 0 else (i / (mc - 1) if mc > 1 else 0.0)
     n_min = 3 if closed else 1
-    n_max = max(n_min, len(P) // 2)
+    n_max = max(n_min, m // 2)
     n = int(min(max(n_min, math.ceil(turn / math.radians(120))), n_max))
     tol2 = tol * tol
-    Z = P[:, 0] + 1j * P[:, 1]
-    fits = {}
 
-    def attempt(n):
-        if n not in fits:
-            # warm start from the nearest close fit already made (parameters scale with n)
-            near = min(fits, key=lambda m: abs(m - n)) if fits else None
-            t = fits[near][2] * (n / near) if near and fits[near][0] <= 4 * tol2 else s01 * n
-            fits[n] = _spline_fit_n(Z, t, n, tol2, closed)
-        return fits[n][0] <= tol2
+    # fits made so far, in order: n, max squared error, ext, t, squared errors
+    f_n = [0]
+    f_worst = [0.0]
+    f_ext = [np.empty((0, 2))]
+    f_t = [np.empty(0)]
+    f_err = [np.empty(0)]
+    f_n.pop()
+    f_worst.pop()
+    f_ext.pop()
+    f_t.pop()
+    f_err.pop()
 
-    def predict(n):  # error of a quadratic spline falls off about as n^-3 (error ~ sqrt)
-        ratio = math.sqrt(fits[n][0] / tol2)
-        return n * ratio ** (1 / 3)
-
-    if attempt(n):
-        down = max(n_min, min(n - 1, int(predict(n))))
+    if _nb_attempt(P, s01, n, tol2, closed, f_n, f_worst, f_ext, f_t, f_err):
+        down = max(n_min, min(n - 1, int(_nb_predict(n, f_n, f_worst, tol2))))
         tries = 0
-        while n > n_min and tries < _DOWN and attempt(down):
+        while n > n_min and tries < n_down and _nb_attempt(P, s01, down, tol2, closed,
+                                                            f_n, f_worst, f_ext, f_t, f_err):
             n = down
             down = n - 1
             tries += 1
     else:
         tries = 0
         while True:
-            up = min(n_max, max(n + 1, math.ceil(predict(n))))
+            up = min(n_max, max(n + 1, int(math.ceil(_nb_predict(n, f_n, f_worst, tol2)))))
             tries += 1
-            if up == n or (max_tries and tries > max_tries):
+            if up == n or (max_tries > 0 and tries > max_tries):
                 # no spline of affordable size: the caller splits at the worst point
-                worst_fit = fits[n]
-                return None, int(np.argmax(worst_fit[3]))
-            if attempt(up):
-                while up - 1 > n and attempt(up - 1):  # step back when the prediction jumped
+                return False, np.empty((0, 2)), int(np.argmax(f_err[_nb_find(f_n, n)]))
+            if _nb_attempt(P, s01, up, tol2, closed, f_n, f_worst, f_ext, f_t, f_err):
+                # step back when the prediction jumped
+                while up - 1 > n and _nb_attempt(P, s01, up - 1, tol2, closed, f_n, f_worst, f_ext, f_t, f_err):
                     up -= 1
                 n = up
                 break
             n = up
-    ext = fits[n][1]
-    ext = ext[1:-1] if closed else ext
-    return QuadSpline(np.column_stack([ext.real, ext.imag]), closed), -1
+    return True, f_ext[_nb_find(f_n, n)], -1
 
 
-def _fit_piece(P: np.ndarray, tol: float, out: list, depth: int = 0) -> None:
-    """A line if P is straight within tol, else quadratic splines split at their worst points."""
-    if len(P) <= 3:
-        out.append(np.array([P[0], P[-1]]))
-        return
-    cx, cy = P[-1, 0] - P[0, 0], P[-1, 1] - P[0, 1]
-    L = math.hypot(cx, cy)
-    if L > 1e-9:
-        dx, dy = P[:, 0] - P[0, 0], P[:, 1] - P[0, 1]
-        dev = np.abs(dx * cy - dy * cx) / L
-        along = (dx * cx + dy * cy) / L
-        if dev.max() <= tol and along.min() > -tol and along.max() < L + tol:
-            out.append(np.array([P[0], P[-1]]))
-            return
-    spline, worst = _fit_spline(P, tol, max_tries=0 if depth > 8 else _MAX_TRIES)
-    if spline is not None:
-        out.append(spline)
-        return
-    if len(P) < 7 or depth > 12:  # nothing left to split: keep the points as a polygon
-        out.extend(np.array([P[i], P[i + 1]]) for i in range(len(P) - 1))
-        return
-    w = min(max(worst, 3), len(P) - 4)
-    _fit_piece(P[: w + 1], tol, out, depth + 1)
-    _fit_piece(P[w:], tol, out, depth + 1)
+# Fitted segments are written into flat buffers: kind (_LINE, _SPLINE: open run P0,
+# C1..Cn, Pend; _LOOP: closed all-off-curve spline), first point and point count.
+_LINE, _SPLINE, _LOOP = 0, 1, 2
 
 
-def fit_contour(p: np.ndarray, opts: TraceOptions) -> list[np.ndarray]:
-    """Segments of one closed contour, in order: lines (arrays of 2 points) and QuadSplines."""
-    p = _dedupe(p)
+@_njit
+def _nb_emit(kind, pts, xy, seg, used):
+    ns, npt = used[0], used[1]
+    seg[ns, 0], seg[ns, 1], seg[ns, 2] = kind, npt, len(pts)
+    xy[npt:npt + len(pts)] = pts
+    used[0] = ns + 1
+    used[1] = npt + len(pts)
+
+
+@_njit
+def _nb_fit_piece(P, tol, curv_w, n_down, max_tries, xy, seg, used):
+    """A line if P is straight within tol, else quadratic splines split at their worst
+    points (depth first, left piece first: the segments come out in order)."""
+    stack = [(0, len(P), 0)]  # pieces P[a:b] and their split depth
+    while len(stack) > 0:
+        a, b, depth = stack.pop()
+        Q = P[a:b]
+        m = b - a
+        if m <= 3:
+            _nb_emit(_LINE, np.stack((Q[0], Q[m - 1])), xy, seg, used)
+            continue
+        cx, cy = Q[m - 1, 0] - Q[0, 0], Q[m - 1, 1] - Q[0, 1]
+        L = math.hypot(cx, cy)
+        if L > 1e-9:
+            straight = True
+            for i in range(m):
+                dx, dy = Q[i, 0] - Q[0, 0], Q[i, 1] - Q[0, 1]
+                along = (dx * cx + dy * cy) / L
+                if abs(dx * cy - dy * cx) / L > tol or along <= -tol or along >= L + tol:
+                    straight = False
+                    break
+            if straight:
+                _nb_emit(_LINE, np.stack((Q[0], Q[m - 1])), xy, seg, used)
+                continue
+        ok, ext, worst = _nb_fit_spline(Q, tol, False, 0 if depth > 8 else max_tries, curv_w, n_down)
+        if ok:
+            _nb_emit(_SPLINE, ext, xy, seg, used)
+            continue
+        if m < 7 or depth > 12:  # nothing left to split: keep the points as a polygon
+            for i in range(m - 1):
+                _nb_emit(_LINE, Q[i:i + 2], xy, seg, used)
+            continue
+        w = min(max(worst, 3), m - 4)
+        stack.append((a + w, b, depth + 1))
+        stack.append((a, a + w + 1, depth + 1))
+
+
+@_njit
+def _nb_fit_contour(p, fit_error, corner_angle, corner_window, corner_skip, curv_w, n_down, max_tries):
+    """Segments of one closed contour, in order: (xy points, seg rows kind/first/count)."""
+    p = _nb_dedupe(p)
     n = len(p)
-    seglen = np.sqrt((np.diff(p, axis=0, append=p[:1]) ** 2).sum(axis=1))
-    s = np.concatenate([[0.0], np.cumsum(seglen[:-1])])
-    total = float(seglen.sum())
-    corners = _find_corners(p, s, total, opts)
-    segments: list[np.ndarray] = []
-    if corners:
-        p = _sharpen_corners(p, s, total, corners, reach=4.0)
-        k = len(corners)
-        for i in range(k):
-            a, b = corners[i], corners[(i + 1) % k]
-            idx = np.arange(a, b + 1) if b > a else np.concatenate([np.arange(a, n), np.arange(0, b + 1)])
-            _fit_run(p[idx], opts, segments)
+    seglen = np.empty(n)
+    for i in range(n):
+        j = i + 1 if i + 1 < n else 0
+        seglen[i] = math.sqrt((p[j, 0] - p[i, 0]) ** 2 + (p[j, 1] - p[i, 1]) ** 2)
+    s = np.empty(n)
+    s[0] = 0.0
+    for i in range(1, n):
+        s[i] = s[i - 1] + seglen[i - 1]
+    total = seglen.sum()
+    xy = np.empty((8 * n + 64, 2))  # bounds: every piece emits at most 2 points per input point
+    seg = np.empty((4 * n + 32, 3), np.int64)
+    used = np.zeros(2, np.int64)
+    corners = _nb_find_corners(p, s, total, corner_angle, corner_window)
+    k = len(corners)
+    if k > 0:
+        p = _nb_sharpen_corners(p, s, total, corners, 4.0)
+        for ci in range(k):
+            a, b = corners[ci], corners[(ci + 1) % k]
+            cnt = b - a + 1 if b > a else n - a + b + 1
+            run = np.empty((cnt, 2))
+            for r in range(cnt):
+                run[r] = p[(a + r) % n]
+            # the traced outline rounds every corner off within about a pixel; the corner
+            # itself was moved to the intersection of its edges, so those points are noise
+            if corner_skip > 0 and cnt > 4:
+                rs = np.empty(cnt)
+                rs[0] = 0.0
+                for r in range(1, cnt):
+                    rs[r] = rs[r - 1] + math.hypot(run[r, 0] - run[r - 1, 0], run[r, 1] - run[r - 1, 1])
+                keep = np.empty(cnt, np.bool_)
+                nk = 0
+                for r in range(cnt):
+                    keep[r] = (r == 0 or r == cnt - 1 or
+                               (rs[r] >= corner_skip and rs[r] <= rs[cnt - 1] - corner_skip))
+                    if keep[r]:
+                        nk += 1
+                if nk >= 3 and nk < cnt:
+                    kept = np.empty((nk, 2))
+                    q = 0
+                    for r in range(cnt):
+                        if keep[r]:
+                            kept[q] = run[r]
+                            q += 1
+                    run = kept
+            _nb_fit_piece(run, fit_error, curv_w, n_down, max_tries, xy, seg, used)
     else:
         # smooth closed curve: one closed spline (off-curve points only), or two open runs
-        spline = _fit_spline(p, opts.fit_error, closed=True)[0] if n >= 8 else None
-        if spline is not None:
-            segments.append(spline)
+        done = False
+        if n >= 8:
+            ok, ext, _ = _nb_fit_spline(p, fit_error, True, 0, curv_w, n_down)
+            if ok:
+                _nb_emit(_LOOP, ext[1:len(ext) - 1], xy, seg, used)
+                done = True
+        if not done:
+            half = min(max(np.searchsorted(s, total / 2), 2), n - 2)
+            _nb_fit_piece(p[:half + 1].copy(), fit_error, curv_w, n_down, max_tries, xy, seg, used)
+            second = np.empty((n - half + 1, 2))
+            second[:n - half] = p[half:]
+            second[n - half] = p[0]
+            _nb_fit_piece(second, fit_error, curv_w, n_down, max_tries, xy, seg, used)
+    return xy[:used[1]].copy(), seg[:used[0]].copy()
+
+
+@_njit
+def _nb_link(nxt):
+    """Follow successor links into loops: (indices in loop order, loop start offsets)."""
+    m = len(nxt)
+    seen = np.zeros(m, np.bool_)
+    order = np.empty(m, np.int64)
+    starts = np.empty(m + 1, np.int64)
+    nl = 0
+    pos = 0
+    for start in range(m):
+        if seen[start]:
+            continue
+        starts[nl] = pos
+        nl += 1
+        k = start
+        while not seen[k]:
+            seen[k] = True
+            order[pos] = k
+            pos += 1
+            k = nxt[k]
+    starts[nl] = pos
+    return order, starts[:nl + 1].copy()
+
+
+@_njit
+def _nb_ink(image):
+    """Ink coverage 0..1 of an 8-bit grey image (0 = ink)."""
+    out = np.empty(image.shape)
+    for i in range(image.shape[0]):
+        for j in range(image.shape[1]):
+            out[i, j] = 1.0 - image[i, j] / 255.0
+    return out
+
+
+@_njit
+def _nb_iso_contours(ink, level, segtab):
+    """Marching squares (see iso_contours): (points of all contours one after the other,
+    contour start offsets, signed area of each contour).
+
+    Segments are numbered as the crossings they start from: every active cell's first
+    segment in row-major order, then the second segments of the saddle cells; contours are
+    followed from the lowest-numbered segment not yet used.
+    """
+    H, W = ink.shape
+    R, C = H + 2, W + 2
+    v = np.zeros((R, C))  # padded with no ink
+    v[1:H + 1, 1:W + 1] = ink
+    cases = np.empty((R - 1, C - 1), np.int8)
+    nact = 0
+    nsad = 0
+    for i in range(R - 1):
+        for j in range(C - 1):
+            cs = ((1 if v[i, j] > level else 0) | (2 if v[i, j + 1] > level else 0)
+                  | (4 if v[i + 1, j + 1] > level else 0) | (8 if v[i + 1, j] > level else 0))
+            if cs == 5 or cs == 10:
+                centre = (v[i, j] + v[i, j + 1] + v[i + 1, j] + v[i + 1, j + 1]) / 4 > level
+                if centre:
+                    cs = 16 if cs == 5 else 17
+                nsad += 1
+            elif cs != 0 and cs != 15:
+                nact += 1
+            cases[i, j] = cs
+    nact += nsad
+    m = nact + nsad
+    src = np.empty(m, np.int64)
+    dst = np.empty(m, np.int64)
+    eid = np.empty(4, np.int64)
+    a = 0
+    b = nact
+    for i in range(R - 1):
+        for j in range(C - 1):
+            cs = cases[i, j]
+            if cs == 0 or cs == 15:
+                continue
+            eid[0] = i * C + j  # top: horizontal (i, j)
+            eid[1] = R * C + i * C + j + 1  # right: vertical (i, j + 1)
+            eid[2] = (i + 1) * C + j  # bottom: horizontal (i + 1, j)
+            eid[3] = R * C + i * C + j  # left: vertical (i, j)
+            src[a] = eid[segtab[cs, 0, 0]]
+            dst[a] = eid[segtab[cs, 0, 1]]
+            a += 1
+            if segtab[cs, 1, 0] >= 0:
+                src[b] = eid[segtab[cs, 1, 0]]
+                dst[b] = eid[segtab[cs, 1, 1]]
+                b += 1
+    # crossing positions (sub-pixel, linear along the edge) and links
+    pts = np.empty((m, 2))
+    start_at = np.full(2 * R * C, -1, np.int64)
+    for k in range(m):
+        e = src[k]
+        start_at[e] = k
+        if e < R * C:
+            i, j = e // C, e % C
+            lo, hi = v[i, j], v[i, j + 1]
+            pts[k, 0] = j + (level - lo) / (hi - lo) - 0.5
+            pts[k, 1] = i - 0.5
         else:
-            half = min(max(int(np.searchsorted(s, total / 2)), 2), n - 2)
-            _fit_piece(p[: half + 1], opts.fit_error, segments)
-            _fit_piece(np.concatenate([p[half:], p[:1]]), opts.fit_error, segments)
+            i, j = (e - R * C) // C, (e - R * C) % C
+            lo, hi = v[i, j], v[i + 1, j]
+            pts[k, 0] = j - 0.5
+            pts[k, 1] = i + (level - lo) / (hi - lo) - 0.5
+    nxt = np.empty(m, np.int64)
+    for k in range(m):
+        nxt[k] = start_at[dst[k]]
+    order, starts = _nb_link(nxt)
+    out = np.empty((m, 2))
+    for k in range(m):
+        out[k] = pts[order[k]]
+    nl = len(starts) - 1
+    areas = np.empty(nl)
+    for c in range(nl):
+        s0, s1 = starts[c], starts[c + 1]
+        acc = 0.0
+        for k in range(s0, s1):
+            k2 = k + 1 if k + 1 < s1 else s0
+            acc += out[k, 0] * out[k2, 1] - out[k, 1] * out[k2, 0]
+        areas[c] = 0.5 * acc
+    return out, starts, areas
+
+
+def fit_contour(p: np.ndarray, opts: TraceOptions) -> list:
+    """Segments of one closed contour, in order: lines (arrays of 2 points) and QuadSplines."""
+    xy, seg = _nb_fit_contour(np.ascontiguousarray(p, dtype=np.float64), float(opts.fit_error),
+                              float(opts.corner_angle), float(opts.corner_window), _CORNER_SKIP, _CURV_W,
+                              _DOWN, _MAX_TRIES)
+    segments: list = []
+    for kind, a, cnt in seg.tolist():
+        pts = xy[a:a + cnt]
+        segments.append(pts if kind == _LINE else QuadSpline(pts, kind == _LOOP))
     return segments
 
 
 def trace_curves(image: np.ndarray, opts: TraceOptions = TraceOptions()) -> list[list[np.ndarray]]:
     """Trace a glyph image (uint8, 0 = ink) into contours of segments in pixels: lines (arrays
     of 2 points) and QuadSplines (TrueType quadratic runs)."""
-    ink = 1.0 - np.asarray(image, dtype=np.float64) / 255.0
+    image = np.asarray(image)
+    if image.dtype == np.uint8:
+        ink = _nb_ink(np.ascontiguousarray(image))
+    else:
+        ink = np.ascontiguousarray(1.0 - np.asarray(image, dtype=np.float64) / 255.0)
+    pts, starts, areas = _nb_iso_contours(ink, float(opts.level), _SEG)
+    min_area = max(opts.min_speck_area, 1e-6)
     contours = []
-    for c in iso_contours(ink, opts.level):
-        if len(c) < 3 or abs(_signed_area(c)) < max(opts.min_speck_area, 1e-6):
+    for a, b, area in zip(starts[:-1].tolist(), starts[1:].tolist(), areas.tolist()):
+        if b - a < 3 or abs(area) < min_area:
             continue
-        contours.append(fit_contour(c, opts))
+        contours.append(fit_contour(pts[a:b], opts))
     return contours
 
 
@@ -909,12 +1315,21 @@ def _trace_job(args):
     return trace_glyph(image, geometry, opts)
 
 
+def warm_up() -> None:
+    """Compile the tracing kernels now (numba; later processes load them from the cache)."""
+    img = np.full((16, 16), 255, np.uint8)
+    img[3:12, 3:12] = 0
+    img[6:9, 6:9] = 128
+    trace_curves(img)
+
+
 def trace_folder(folder: GlyphFolder, opts: TraceOptions = TraceOptions(), workers: int | None = None,
                  progress: bool = True) -> dict[int, list[Contour]]:
     """Trace every image of a folder (in worker processes), codepoint -> contours."""
     from tqdm import tqdm
 
     workers = default_workers() if workers is None else max(1, int(workers))
+    warm_up()  # compile (or load the cached kernels) once here, not in every worker
     items = list(folder.files.items())
     jobs = [(str(p), folder.geometry.to_dict(), opts) for _, p in items]
     bar = tqdm(total=len(jobs), desc="tracing", unit="glyph", disable=not progress, leave=False)

@@ -264,3 +264,60 @@ def test_cli(tmp_path):
     assert res.exit_code == 0, res.output + repr(res.exception)
     assert "IoU mean" in res.output
     assert (tmp_path / "wd" / "fonts" / "fontgen-test-fontgen-style-7.ttf").is_file()
+
+
+def test_compiled_solvers_match_numpy():
+    rng = np.random.default_rng(0)
+    n = 9
+    G = rng.normal(size=(n + 8, n))
+    A = G.T @ G + np.eye(n)
+    A[np.abs(np.subtract.outer(np.arange(n), np.arange(n))) > 2] = 0  # pentadiagonal, still SPD
+    A += 3 * np.eye(n)
+    R = rng.normal(size=(n, 2))
+    band = np.zeros((n, 5))
+    for i in range(n):
+        for d in range(5):
+            if 0 <= i + d - 2 < n:
+                band[i, d] = A[i, i + d - 2]
+    rx, ry = R[:, 0].copy(), R[:, 1].copy()
+    V._nb_solve_band(band, rx, ry)
+    assert np.allclose(np.column_stack([rx, ry]), np.linalg.solve(A, R))
+    D = rng.normal(size=(n, n))
+    rx, ry = R[:, 0].copy(), R[:, 1].copy()
+    V._nb_solve_dense(D.copy(), rx, ry)
+    assert np.allclose(np.column_stack([rx, ry]), np.linalg.solve(D, R))
+
+
+def test_compiled_spline_fit_stays_within_tolerance():
+    # samples of an open TrueType spline P0, C1..C3, P4 (implied on-curve midpoints)
+    ctrl = np.array([[0, 0], [10, 30], [40, 35], [60, 5], [80, 20]], dtype=float)
+    on = [ctrl[0], (ctrl[1] + ctrl[2]) / 2, (ctrl[2] + ctrl[3]) / 2, ctrl[4]]
+    u = np.linspace(0, 1, 40, endpoint=False)[:, None]
+    pts = [(1 - u) ** 2 * on[k] + 2 * u * (1 - u) * ctrl[k + 1] + u ** 2 * on[k + 1] for k in range(3)]
+    P = np.concatenate(pts + [ctrl[4:]])
+    ok, ext, _ = V._nb_fit_spline(P, 0.3, False, 0, V._CURV_W, V._DOWN)
+    assert ok and 3 <= len(ext) <= 16
+    assert np.allclose(ext[0], ctrl[0]) and np.allclose(ext[-1], ctrl[-1])  # end points stay
+    contour = [(*ext[0], True)] + [(x, y, False) for x, y in ext[1:-1]] + [(*ext[-1], True)]
+    poly = V.flatten_contour(contour, 64)
+    dist = np.sqrt(((P[:, None, :] - poly[None]) ** 2).sum(-1)).min(axis=1)
+    assert dist.max() <= 0.3 + 0.02
+    # a closed loop (a circle) fits with off-curve points only
+    a = np.linspace(0, 2 * np.pi, 120, endpoint=False)
+    ok, ext, _ = V._nb_fit_spline(np.column_stack([50 + 30 * np.cos(a), 50 + 30 * np.sin(a)]), 0.3, True, 0,
+                                  V._CURV_W, V._DOWN)
+    assert ok and 3 <= len(ext) - 2 <= 10
+    assert np.allclose(np.hypot(ext[1:-1, 0] - 50, ext[1:-1, 1] - 50), 30 / np.cos(np.pi / (len(ext) - 2)), atol=0.5)
+
+
+def test_marching_squares_orientation_and_float_input():
+    img = np.full((32, 32), 255, np.uint8)
+    img[4:28, 4:28] = 0
+    img[10:20, 10:20] = 255
+    cs = V.iso_contours(1.0 - img / 255.0)
+    areas = sorted(V._signed_area(c) for c in cs)
+    assert len(cs) == 2 and areas[0] < 0 < areas[1]  # outer and hole run opposite ways
+    assert abs(abs(areas[0]) - 24 * 24) < 2 and abs(abs(areas[1]) - 10 * 10) < 2
+    a = V.trace_quadratic_px(img)
+    b = V.trace_quadratic_px(img.astype(np.float64))
+    assert a == b and sum(len(c) for c in a) == 8  # two squares, 4 sharp corners each
