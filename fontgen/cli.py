@@ -135,9 +135,9 @@ def render(workdir: Workdir, source, targets, charset, chars, size, margin, val_
                    "with --resume, WORKDIR/runs/latest. WORKDIR/runs/latest points to the newest run with a "
                    "checkpoint.")
 @click.option("--preset", type=click.Choice(["auto", "tiny", "cpu", "full"]), default="auto", show_default=True,
-              help="Size/batch/steps/width defaults: full = 256 px, ngf/ndf 64, batch 64, 50000 steps (a GPU); "
-                   "cpu = 64 px, ngf/ndf 16, batch 16, 1600 steps (about 10 minutes on 2 cores, 3 without the "
-                   "perceptual loss); tiny = a smoke test. auto: full on CUDA, cpu on a CPU. Explicit options "
+              help="Size/batch/steps/width defaults: full = 256 px, ngf/ndf 64, batch 64, 50000 steps, "
+                   "perceptual 0.02 (a GPU); cpu = 64 px, ngf/ndf 16, batch 16, 3200 steps, perceptual off (about "
+                   "8 minutes on 2 cores); tiny = a smoke test. auto: full on CUDA, cpu on a CPU. Explicit options "
                    "below override the preset.")
 @click.option("--steps", type=int, help="Total optimizer steps of the run (a resumed run continues up to it). "
               "Default: from the preset, or the resumed checkpoint's.")
