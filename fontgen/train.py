@@ -65,8 +65,9 @@ PRESETS = {
     # smoke tests: seconds on a laptop CPU
     "tiny": {"image_size": 64, "ngf": 8, "ndf": 8, "batch_size": 4, "steps": 40, "perceptual_weight": 0.0},
     # about 8 minutes on two CPU cores (held-out SSIM still rises past 1,600 steps: 0.49 at 1,600,
-    # 0.55 at 4,000). The perceptual loss is off: VGG16 to relu2_2 would be 85% of the FLOPs at this width (2.7 steps/s with it, ~11 without), and a machine without internet
-    # has no ImageNet VGG16 weights; --perceptual-weight 0.02 --vgg-weights FILE turns it on.
+    # 0.55 at 4,000). The perceptual loss is off: VGG16 to relu2_2 would be 85% of the FLOPs at
+    # this width (2.7 steps/s with it, ~11 without), and a machine without internet has no
+    # ImageNet VGG16 weights; --perceptual-weight 0.02 --vgg-weights FILE turns it on.
     "cpu": {"image_size": 64, "ngf": 16, "ndf": 16, "batch_size": 16, "steps": 3200, "perceptual_weight": 0.0},
     # the zi2zi model: 256 px, ngf/ndf 64 (one GPU)
     "full": {"image_size": 256, "ngf": 64, "ndf": 64, "batch_size": 64, "steps": 50000, "perceptual_weight": 0.02},
