@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+from scipy import ndimage
 
 from fontgen.errors import FontgenError
 from fontgen.fonts import FontSpec, Geometry, GlyphRenderer, em_box_vertical, family_name, open_font
@@ -71,6 +72,7 @@ class TraceOptions:
     min_speck_area: float = 3.0  # px^2: contours (ink or holes) smaller than this are dropped
     quad_error: float = 0.1  # px: max error of cu2qu for cubic segments (not used by the tracer itself)
     level: float = 0.5  # ink iso-level traced (0..1, 1 = black)
+    smooth: float = 0.0  # px: Gaussian sigma applied before tracing, to calm noisy (e.g. GAN) edges
 
     def __post_init__(self):
         if not self.fit_error > 0:
@@ -81,6 +83,8 @@ class TraceOptions:
             raise FontgenError("--min-speck-area must be >= 0 (square pixels)")
         if not self.quad_error > 0:
             raise FontgenError("quad_error must be > 0")
+        if self.smooth < 0:
+            raise FontgenError("--smooth must be >= 0 (pixels)")
 
 
 # ---------------------------------------------------------------------------------------
@@ -956,6 +960,8 @@ def trace_curves(image: np.ndarray, opts: TraceOptions = TraceOptions()) -> list
         ink = _nb_ink(np.ascontiguousarray(image))
     else:
         ink = np.ascontiguousarray(1.0 - np.asarray(image, dtype=np.float64) / 255.0)
+    if opts.smooth > 0:
+        ink = ndimage.gaussian_filter(ink, opts.smooth, mode="constant", cval=0.0)
     pts, starts, areas = _nb_iso_contours(ink, float(opts.level), _SEG)
     min_area = max(opts.min_speck_area, 1e-6)
     contours = []

@@ -131,6 +131,25 @@ def test_trace_glyph_points_and_specks():
     assert len(V.trace_glyph(img, geometry, V.TraceOptions(min_speck_area=0.1))) == 3
 
 
+def test_smooth_calms_ragged_edges():
+    """GAN output has ragged edges: --smooth traces them with fewer points, the shape kept."""
+    rng = np.random.default_rng(0)
+    img = np.full((64, 64), 255, np.uint8)
+    for y in range(12, 52):
+        left, right = 12 + rng.integers(-1, 2), 40 + rng.integers(-1, 2)
+        img[y, left:right] = 0
+    img[12:52] = np.where(rng.random((40, 64)) < 0.05, 128, img[12:52]).astype(np.uint8)
+    geometry = V.geometry_from_options(64, 1000)
+    raw = V.trace_glyph(img, geometry, V.TraceOptions())
+    smooth = V.trace_glyph(img, geometry, V.TraceOptions(smooth=1.0))
+    assert len(smooth) == 1
+    assert sum(map(len, smooth)) < 0.7 * sum(map(len, raw))
+    xs = [x for x, _, _ in smooth[0]]
+    assert abs(min(xs) - 12 * 1000 / 64) < 40 and abs(max(xs) - 40 * 1000 / 64) < 40
+    with pytest.raises(FontgenError):
+        V.TraceOptions(smooth=-1)
+
+
 @pytest.mark.parametrize("name, budget", [(SOURCE, 45), (KAI, 115)])
 def test_round_trip_point_budget(round_trips, name, budget):
     # quadratic splines fitted directly (implied on-curve points are free): about 38 and
