@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from fontgen.checkpoint import load_generator
 from fontgen.errors import FontgenError
 from fontgen.fonts import FontSpec, Geometry, GlyphRenderer, coverage, open_font
 from fontgen.images import from_model, ink_components, to_model
+from fontgen.model import pick_device
 
 GLYPHS_FORMAT = "fontgen-glyphs"
 GLYPHS_VERSION = 1
@@ -31,14 +33,6 @@ PLACEHOLDER_CHECK_SIZE = 48
 
 def glyph_filename(codepoint: int) -> str:
     return f"u{codepoint:04X}.png"
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise FontgenError("--device cuda asked for, but no CUDA GPU is available")
-    return torch.device(device)
 
 
 def parse_style(text: str, styles: list[dict]) -> dict[int, float]:
@@ -101,7 +95,7 @@ class Generation:
     """A loaded checkpoint ready to turn source glyphs into a style's glyphs."""
 
     def __init__(self, checkpoint: Path, device: str = "auto"):
-        self.device = resolve_device(device)
+        self.device = pick_device(device)
         self.generator, self.config, self.meta = load_generator(checkpoint, self.device)
         if not self.meta.get("source") or not self.meta.get("styles"):
             raise FontgenError(f"{checkpoint} has no source font or style table; it was not written by fontgen train")
@@ -141,7 +135,7 @@ class Generation:
         """uint8 source glyphs [N, S, S] -> uint8 generated glyphs [N, s, s] at model size."""
         self.generator.train(sample)  # dropout only when sampling on purpose
         out = np.empty((len(sources), self.image_size, self.image_size), dtype=np.uint8)
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else _null()
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else nullcontext()
         with tqdm(total=len(sources), unit="glyph", desc="generate", disable=not progress, dynamic_ncols=True) as bar:
             for start in range(0, len(sources), batch_size):
                 chunk = sources[start:start + batch_size]
@@ -152,14 +146,6 @@ class Generation:
                 bar.update(len(chunk))
         self.generator.eval()
         return out
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def default_chars(generation: Generation, target: FontSpec) -> tuple[list[str], str]:

@@ -265,5 +265,16 @@ def build_models(config: ModelConfig) -> tuple[Generator, Discriminator]:
     return Generator(config), Discriminator(config)
 
 
+def pick_device(want: str = "auto") -> torch.device:
+    """auto -> CUDA when PyTorch sees a GPU, else the CPU; an explicit cuda without one is an error."""
+    if want not in ("auto", "cpu", "cuda") and not want.startswith("cuda:"):
+        raise FontgenError(f"--device must be auto, cpu or cuda, got {want!r}")
+    if want == "auto":
+        want = "cuda" if torch.cuda.is_available() else "cpu"
+    if want.startswith("cuda") and not torch.cuda.is_available():
+        raise FontgenError("--device cuda was asked for but PyTorch sees no CUDA GPU; use --device cpu")
+    return torch.device(want)
+
+
 def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())

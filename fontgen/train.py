@@ -54,6 +54,7 @@ from fontgen.checkpoint import (CHECKPOINT_NAME, load_checkpoint, read_latest, s
 from fontgen.dataset import GlyphDataset
 from fontgen.errors import FontgenError
 from fontgen.images import from_model, resize
+from fontgen.model import ModelConfig, build_models, pick_device
 
 # The model fields a preset, an --init-from or a --resume checkpoint may supply.
 MODEL_FIELDS = ("image_size", "ngf", "ndf", "norm", "self_attention", "spectral_norm", "embedding_num",
@@ -219,16 +220,6 @@ class Trainer:
 
     # ---- setup -------------------------------------------------------------------------
 
-    def _pick_device(self) -> torch.device:
-        want = self.cfg.device
-        if want not in ("auto", "cpu", "cuda") and not want.startswith("cuda:"):
-            raise FontgenError(f"--device must be auto, cpu or cuda, got {want!r}")
-        if want == "auto":
-            want = "cuda" if torch.cuda.is_available() else "cpu"
-        if want.startswith("cuda") and not torch.cuda.is_available():
-            raise FontgenError("--device cuda was asked for but PyTorch sees no CUDA GPU; use --device cpu")
-        return torch.device(want)
-
     def _setup_distributed(self, device: torch.device) -> torch.device:
         world = int(os.environ.get("WORLD_SIZE", "1"))
         if world <= 1:
@@ -269,8 +260,6 @@ class Trainer:
         if cfg.freeze_encoder is None:
             cfg.freeze_encoder = False
         if cfg.embedding_num is None:
-            from fontgen.model import ModelConfig
-
             cfg.embedding_num = max(ModelConfig.embedding_num, dataset.embedding_num)
         for name in ("steps", "batch_size", "d_steps", "perceptual_every", "sample_every", "checkpoint_every"):
             value = getattr(cfg, name)
@@ -287,8 +276,6 @@ class Trainer:
         return preset
 
     def _model_config(self):
-        from fontgen.model import ModelConfig
-
         cfg = self.cfg
         values = {name: getattr(cfg, name) for name in MODEL_FIELDS if getattr(cfg, name) is not None}
         return ModelConfig(**values)
@@ -325,7 +312,7 @@ class Trainer:
 
     def _setup(self) -> None:
         cfg = self.cfg
-        device = self._setup_distributed(self._pick_device())
+        device = self._setup_distributed(pick_device(self.cfg.device))
         self.device = device
         self.cuda = device.type == "cuda"
         self.dataset = ds = GlyphDataset(cfg.data)
@@ -381,7 +368,6 @@ class Trainer:
 
         # models: the same seed on every rank (DDP also broadcasts rank 0's weights)
         from fontgen.losses import LossWeights, PerceptualLoss, vgg16_features  # noqa: F401
-        from fontgen.model import build_models
 
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed % 2**32)
