@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,11 +160,16 @@ def default_chars(generation: Generation, target: FontSpec) -> tuple[list[str], 
     return load_charset(charset), charset
 
 
+def source_has(generation: Generation, chars: list[str]) -> list[str]:
+    """The characters the source font really has (render's coverage rules), in order."""
+    font = open_font(generation.source_spec)
+    check = GlyphRenderer(generation.source_spec, generation.source_geometry.resized(PLACEHOLDER_CHECK_SIZE))
+    return coverage(font, chars, check).present
+
+
 def missing_in_target(generation: Generation, target: FontSpec, chars: list[str]) -> list[str]:
     """Same rules as render: the source must have it; the target lacks it (no ink, .notdef, placeholder)."""
-    source_font = open_font(generation.source_spec)
-    small = generation.source_geometry.resized(PLACEHOLDER_CHECK_SIZE)
-    have_source = coverage(source_font, chars, GlyphRenderer(generation.source_spec, small)).present
+    have_source = source_has(generation, chars)
     target_font = open_font(target)
     target_check = GlyphRenderer(target, Geometry.for_font(target_font, PLACEHOLDER_CHECK_SIZE))
     present = set(coverage(target_font, have_source, target_check).present)
@@ -186,8 +192,6 @@ def structure_flags(generated: np.ndarray, sources: np.ndarray) -> list[list[str
 
 
 def generate_glyphs(job: GenerateJob, progress: bool = True, log=print) -> GenerateReport:
-    import time
-
     started = time.perf_counter()
     generation = Generation(job.checkpoint, job.device)
     weights = parse_style(job.style, generation.meta["styles"])
@@ -196,15 +200,17 @@ def generate_glyphs(job: GenerateJob, progress: bool = True, log=print) -> Gener
     target = job.target_font or FontSpec(Path(style["path"]), int(style.get("face", 0)))
     if job.seed is not None:
         torch.manual_seed(job.seed)
-    if job.chars is not None:
-        chars = missing_in_target(generation, target, job.chars) if job.target_font else list(job.chars)
-        if job.target_font is None:
-            source_font = open_font(generation.source_spec)
-            chars = coverage(source_font, chars).present
-    else:
+    if job.chars is None:
         charset, name = default_chars(generation, target)
         chars = missing_in_target(generation, target, charset)
         log(f"style {style_id} {style['name']}: {len(chars)} characters of {name} are missing from {target}")
+    elif job.target_font is not None:  # completing another font: only what it lacks
+        chars = missing_in_target(generation, target, job.chars)
+        log(f"{len(chars)} of the {len(job.chars)} requested characters are missing from {target}")
+    else:  # exactly these, as far as the source font can give their content
+        chars = source_has(generation, job.chars)
+        if len(chars) < len(job.chars):
+            log(f"skipped {len(job.chars) - len(chars)} characters the source font lacks")
     if not chars:
         raise FontgenError(f"nothing to generate: the target font {target} already has every requested character "
                            "that the source font has")
