@@ -82,9 +82,9 @@ def main() -> None:
               help="Builtin (gb2312-1, gb2312-2, gb2312, big5, jis0208, ksx1001-hanja) or a UTF-8 text file. "
                    "Default: fonts_sample/charset.txt, or gb2312-1 with --source.")
 @click.option("--chars", metavar="TEXT", help="Render exactly these characters (overrides --charset).")
-@click.option("--size", type=int, default=256, show_default=True, help="Image size in pixels (64-512).")
+@click.option("--size", type=click.IntRange(64, 512), default=256, show_default=True, help="Image size in pixels (64-512).")
 @click.option("--margin", type=float, default=0.0, show_default=True, help="Uniform margin around the em box, pixels.")
-@click.option("--val-fraction", type=float, default=0.1, show_default=True,
+@click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True,
               help="Share of each style's characters held out for validation/evaluation.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the train/validation split.")
 @click.option("--workers", type=int, default=None, help="Rendering processes. Default: number of CPU cores.")

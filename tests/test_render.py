@@ -236,6 +236,8 @@ def test_usage_errors_exit_2(tmp_path, sample_source):
     assert result.exit_code == 2 and "--target" in result.output
     result, out = run_render(tmp_path, "--size", "many")
     assert result.exit_code == 2
+    result, out = run_render(tmp_path, "--size", "9999")
+    assert result.exit_code == 2 and "64<=x<=512" in result.output
     assert not out.exists()
 
 
