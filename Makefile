@@ -7,7 +7,7 @@ WORKDIR ?= fontgen-work
 # torch/torchvision pinned to the builds this project is tested with (they install from local disk here).
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: setup test demo bench clean
+.PHONY: setup test demo bench gpu-check clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,16 @@ demo: $(STAMP)
 	$(BIN)/fontgen --workdir $(WORKDIR) evaluate
 
 bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py --out docs/benchmarks.md
+
+# On a machine with a CUDA GPU: the CUDA paths (bf16, channels_last, compile, pinned prefetch) on
+# real data, then every benchmark including the GPU rows.
+gpu-check: $(STAMP)
+	$(BIN)/fontgen --workdir $(WORKDIR)-gpu render
+	$(BIN)/fontgen --workdir $(WORKDIR)-gpu train --device cuda --preset full --steps 200 --perceptual-weight 0 --sample-every 100
+	$(BIN)/fontgen --workdir $(WORKDIR)-gpu train --device cuda --preset full --steps 300 --resume --compile --perceptual-weight 0
+	$(BIN)/fontgen --workdir $(WORKDIR)-gpu generate --style 12 --device cuda
+	$(BIN)/fontgen --workdir $(WORKDIR)-gpu evaluate --device cuda
 	$(BIN)/python benchmarks/run_all.py --out docs/benchmarks.md
 
 clean:
