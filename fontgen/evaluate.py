@@ -8,12 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
 
 from fontgen.dataset import load_dataset
 from fontgen.errors import FontgenError
 from fontgen.generate import Generation
-from fontgen.images import from_model, to_model
+from fontgen.images import from_model, glyph_sheet, to_model
 from fontgen.metrics import METRICS, all_metrics
 
 # Which way is better, for the table and for picking the worst glyphs.
@@ -73,7 +72,7 @@ def evaluate_checkpoint(job: EvaluateJob, progress: bool = True, log=print) -> d
     out = Path(job.out)
     out.mkdir(parents=True, exist_ok=True)
     per_glyph.sort(key=lambda g: g[4]["iou"])
-    write_worst(out / "worst.png", per_glyph[:job.worst], data)
+    write_worst(out / "worst.png", per_glyph[:job.worst])
     _write_json(out / "metrics.json", results)
     results["out"] = str(out)
     return results
@@ -85,22 +84,11 @@ def _write_json(path: Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
-def write_worst(path: Path, glyphs: list, data, cell: int = 64) -> None:
+def write_worst(path: Path, glyphs: list) -> None:
     """The worst glyphs by IoU: generated over ground truth, with style and IoU."""
-    columns = max(1, min(12, len(glyphs)))
-    rows = (len(glyphs) + columns - 1) // columns
-    label_h, pad = 12, 4
-    sheet = Image.new("L", (columns * (cell + pad) + pad, max(1, rows) * (2 * cell + label_h + pad) + pad), 255)
-    draw = ImageDraw.Draw(sheet)
-    font = ImageFont.load_default()
-    for i, (style_id, char_row, generated, truth, scores) in enumerate(glyphs):
-        x = pad + (i % columns) * (cell + pad)
-        y = pad + (i // columns) * (2 * cell + label_h + pad)
-        sheet.paste(Image.fromarray(generated).resize((cell, cell), Image.Resampling.BOX), (x, y))
-        sheet.paste(Image.fromarray(truth).resize((cell, cell), Image.Resampling.BOX), (x, y + cell))
-        draw.rectangle([x, y, x + cell - 1, y + 2 * cell - 1], outline=200)
-        draw.text((x + 1, y + 2 * cell), f"s{style_id} {scores['iou']:.2f}", fill=0, font=font)
-    sheet.save(path)
+    tiles = [[generated, truth] for _, _, generated, truth, _ in glyphs]
+    captions = [f"s{style_id} {scores['iou']:.2f}" for style_id, _, _, _, scores in glyphs]
+    glyph_sheet(tiles, captions, stack="vertical").save(path)
 
 
 def format_table(results: dict, other: dict | None = None) -> str:

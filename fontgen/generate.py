@@ -17,14 +17,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 from tqdm import tqdm
 
 from fontgen.charsets import load_charset
 from fontgen.checkpoint import load_generator
 from fontgen.errors import FontgenError
 from fontgen.fonts import FontSpec, Geometry, GlyphRenderer, coverage, open_font
-from fontgen.images import from_model, ink_components, to_model
+from fontgen.images import from_model, glyph_sheet, ink_components, to_model
 from fontgen.model import pick_device
 
 GLYPHS_FORMAT = "fontgen-glyphs"
@@ -274,19 +274,9 @@ def write_interpolation(folder: Path, generation: Generation, pair: tuple[str, s
 
 
 def write_contact_sheet(path: Path, chars: list[str], sources: np.ndarray, generated: np.ndarray,
-                        flags: list[list[str]], columns: int = 12, cell: int = 64, limit: int = 240) -> None:
+                        flags: list[list[str]], limit: int = 240) -> None:
     """Pairs of cells, source | generated, labelled with the codepoint; flagged glyphs framed."""
     count = min(len(chars), limit)
-    label_h, pad = 12, 4
-    rows = (count + columns - 1) // columns
-    sheet = Image.new("L", (columns * (2 * cell + pad) + pad, rows * (cell + label_h + pad) + pad), 255)
-    draw = ImageDraw.Draw(sheet)
-    font = ImageFont.load_default()
-    for i in range(count):
-        x = pad + (i % columns) * (2 * cell + pad)
-        y = pad + (i // columns) * (cell + label_h + pad)
-        sheet.paste(Image.fromarray(sources[i]).resize((cell, cell), Image.Resampling.BOX), (x, y))
-        sheet.paste(Image.fromarray(generated[i]).resize((cell, cell), Image.Resampling.BOX), (x + cell, y))
-        draw.rectangle([x, y, x + 2 * cell - 1, y + cell - 1], outline=0 if flags[i] else 200)
-        draw.text((x + 1, y + cell), f"U+{ord(chars[i]):04X}" + (" !" if flags[i] else ""), fill=0, font=font)
-    sheet.save(path)
+    captions = [f"U+{ord(ch):04X}" + (" !" if found else "") for ch, found in zip(chars[:count], flags)]
+    glyph_sheet([[sources[i], generated[i]] for i in range(count)], captions,
+                emphasised=[bool(found) for found in flags[:count]]).save(path)

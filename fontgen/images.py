@@ -44,3 +44,31 @@ def ink_components(image: np.ndarray, min_pixels: int = 3) -> int:
         return 0
     sizes = np.bincount(labels.ravel())[1:]
     return int((sizes >= min_pixels).sum())
+
+
+def glyph_sheet(tiles: list[list[np.ndarray]], captions: list[str], cell: int = 64, columns: int = 12,
+                stack: str = "horizontal", emphasised: list[bool] | None = None):
+    """A contact sheet: tiles of one or more glyph images (side by side or stacked), each
+    framed and captioned; emphasised tiles get a black frame. Returns a PIL image."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    label_h, pad = 12, 4
+    across = max((len(t) for t in tiles), default=1)
+    tile_w, tile_h = (across * cell, cell) if stack == "horizontal" else (cell, across * cell)
+    columns = max(1, min(columns, len(tiles)))
+    rows = max(1, -(-len(tiles) // columns))
+    sheet = Image.new("L", (columns * (tile_w + pad) + pad, rows * (tile_h + label_h + pad) + pad), 255)
+    draw = ImageDraw.Draw(sheet)
+    font = ImageFont.load_default()
+    for i, (tile, caption) in enumerate(zip(tiles, captions)):
+        x = pad + (i % columns) * (tile_w + pad)
+        y = pad + (i // columns) * (tile_h + label_h + pad)
+        for j, pixels in enumerate(tile):
+            image = Image.fromarray(np.asarray(pixels))
+            if image.size != (cell, cell):
+                image = image.resize((cell, cell), Image.Resampling.BOX)
+            sheet.paste(image, (x + j * cell, y) if stack == "horizontal" else (x, y + j * cell))
+        strong = bool(emphasised and emphasised[i])
+        draw.rectangle([x, y, x + tile_w - 1, y + tile_h - 1], outline=0 if strong else 200)
+        draw.text((x + 1, y + tile_h), caption, fill=0, font=font)
+    return sheet

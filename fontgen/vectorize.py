@@ -1733,23 +1733,15 @@ def verify_font(path: Path, sources: dict[int, Path], geometry: Geometry, min_io
 def write_specimen(font_path: Path, codepoints: list[int], out_png: Path, cell: int = 96, columns: int = 12,
                    limit: int = 240) -> int:
     """A grid of glyphs rendered from the written font, each labelled with its codepoint."""
-    from PIL import ImageDraw, ImageFont
     from fontTools.ttLib import TTFont
+
+    from fontgen.images import glyph_sheet
 
     cps = list(codepoints)[:limit]
     font = TTFont(str(font_path), lazy=True)
-    geometry = Geometry.for_font(font, cell, margin=cell * 0.06)
-    renderer = GlyphRenderer(FontSpec(Path(font_path)), geometry)
-    label_h = 14
-    rows = max(1, math.ceil(len(cps) / columns))
-    sheet = Image.new("L", (columns * cell, rows * (cell + label_h)), 255)
-    draw = ImageDraw.Draw(sheet)
-    label_font = ImageFont.load_default()
-    for i, cp in enumerate(cps):
-        x, y = (i % columns) * cell, (i // columns) * (cell + label_h)
-        sheet.paste(Image.fromarray(renderer.render(chr(cp))), (x, y))
-        draw.rectangle([x, y, x + cell - 1, y + cell + label_h - 1], outline=200)
-        draw.text((x + 3, y + cell), f"U+{cp:04X}", fill=0, font=label_font)
+    renderer = GlyphRenderer(FontSpec(Path(font_path)), Geometry.for_font(font, cell, margin=cell * 0.06))
+    sheet = glyph_sheet([[renderer.render(chr(cp))] for cp in cps], [f"U+{cp:04X}" for cp in cps],
+                        cell=cell, columns=columns)
     tmp = out_png.with_name(f".{out_png.name}.tmp.png")
     sheet.save(tmp)
     os.replace(tmp, out_png)
