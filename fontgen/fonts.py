@@ -201,7 +201,7 @@ class _InkPen(BasePen):
         raise _Inked
 
 
-def has_ink(font: TTFont, glyph_name: str) -> bool:
+def has_ink(font: TTFont, glyph_name: str, glyph_set=None) -> bool:
     """Whether a glyph draws anything. Simple TrueType glyphs answer from their header alone."""
     glyf = font["glyf"] if "glyf" in font else None
     if glyf is not None:
@@ -211,7 +211,7 @@ def has_ink(font: TTFont, glyph_name: str) -> bool:
             return False
         if data is not None and struct.unpack(">h", data[:2])[0] > 0:
             return True  # contours always carry points
-    glyph_set = font.getGlyphSet()
+    glyph_set = glyph_set if glyph_set is not None else font.getGlyphSet()
     try:
         glyph_set[glyph_name].draw(_InkPen(glyph_set))
     except _Inked:
@@ -235,6 +235,8 @@ class Coverage:
 # A glyph shared by more characters than this (or an identical rendering shared this
 # often) is a placeholder: a tofu box or a "missing" mark, never a real ideograph.
 PLACEHOLDER_SHARE = 4
+# Identical renderings are found on small images: placeholders differ from real glyphs at any size.
+PLACEHOLDER_CHECK_SIZE = 48
 
 
 def coverage(font: TTFont, chars, renderer: "GlyphRenderer | None" = None) -> Coverage:
@@ -260,7 +262,7 @@ def coverage(font: TTFont, chars, renderer: "GlyphRenderer | None" = None) -> Co
             mapped[ch] = name
     ink: dict[str, bool] = {}
     for name in set(mapped.values()):
-        ink[name] = has_ink(font, name)
+        ink[name] = has_ink(font, name, glyph_set)
     users: dict[str, int] = {}
     for name in mapped.values():
         users[name] = users.get(name, 0) + 1
@@ -283,6 +285,12 @@ def coverage(font: TTFont, chars, renderer: "GlyphRenderer | None" = None) -> Co
                     missing[ch] = "placeholder rendering"
     present = [ch for ch in chars if ch not in missing]
     return Coverage(present=present, missing={ch: missing[ch] for ch in chars if ch in missing})
+
+
+def coverage_of(spec: FontSpec, chars, margin: float = 0.0) -> Coverage:
+    """`coverage` of a face, opened here, with identical renderings compared on small images."""
+    font = open_font(spec)
+    return coverage(font, chars, GlyphRenderer(spec, Geometry.for_font(font, PLACEHOLDER_CHECK_SIZE, margin)))
 
 
 # ---------------------------------------------------------------------------------------

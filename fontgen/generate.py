@@ -23,13 +23,12 @@ from tqdm import tqdm
 from fontgen.charsets import load_charset
 from fontgen.checkpoint import load_generator
 from fontgen.errors import FontgenError
-from fontgen.fonts import FontSpec, Geometry, GlyphRenderer, coverage, open_font
+from fontgen.fonts import FontSpec, Geometry, GlyphRenderer, coverage_of, open_font
 from fontgen.images import from_model, glyph_sheet, ink_components, to_model
 from fontgen.model import pick_device
 
 GLYPHS_FORMAT = "fontgen-glyphs"
 GLYPHS_VERSION = 1
-PLACEHOLDER_CHECK_SIZE = 48
 
 
 def glyph_filename(codepoint: int) -> str:
@@ -162,17 +161,13 @@ def default_chars(generation: Generation, target: FontSpec) -> tuple[list[str], 
 
 def source_has(generation: Generation, chars: list[str]) -> list[str]:
     """The characters the source font really has (render's coverage rules), in order."""
-    font = open_font(generation.source_spec)
-    check = GlyphRenderer(generation.source_spec, generation.source_geometry.resized(PLACEHOLDER_CHECK_SIZE))
-    return coverage(font, chars, check).present
+    return coverage_of(generation.source_spec, chars).present
 
 
 def missing_in_target(generation: Generation, target: FontSpec, chars: list[str]) -> list[str]:
     """Same rules as render: the source must have it; the target lacks it (no ink, .notdef, placeholder)."""
     have_source = source_has(generation, chars)
-    target_font = open_font(target)
-    target_check = GlyphRenderer(target, Geometry.for_font(target_font, PLACEHOLDER_CHECK_SIZE))
-    present = set(coverage(target_font, have_source, target_check).present)
+    present = set(coverage_of(target, have_source).present)
     return [ch for ch in have_source if ch not in present]
 
 

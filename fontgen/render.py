@@ -17,11 +17,9 @@ from tqdm import tqdm
 from fontgen import dataset
 from fontgen.charsets import load_charset, unique_chars
 from fontgen.errors import FontgenError
-from fontgen.fonts import Coverage, FontSpec, Geometry, GlyphRenderer, coverage, family_name, file_sha256, open_font
+from fontgen.fonts import Coverage, FontSpec, Geometry, GlyphRenderer, coverage_of, family_name, file_sha256, open_font
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "fonts_sample"
-# Identical renderings are found on small images: placeholders differ from real glyphs at any size.
-PLACEHOLDER_CHECK_SIZE = 48
 CHUNK = 128
 
 
@@ -139,7 +137,7 @@ def render_dataset(job: RenderJob, progress: bool = True, log=print) -> RenderRe
 def _render_with(pool, job: RenderJob, source_entry: dataset.FontEntry, target_entries: dict, progress: bool,
                  log) -> RenderReport:
     report: dict[str, dict] = {}
-    source_cov = _coverage_of(str(job.source), job.chars, job.margin)
+    source_cov = coverage_of(job.source, job.chars, job.margin)
     report[f"source {job.source}"] = _coverage_entry(source_cov, len(job.chars))
     chars = source_cov.present
     if not chars:
@@ -148,7 +146,7 @@ def _render_with(pool, job: RenderJob, source_entry: dataset.FontEntry, target_e
     log(f"source {job.source}: {source_cov.summary()} of {len(job.chars)} requested")
     pairs: list[tuple[int, int]] = []  # (char row, style id)
     row_of = {ch: i for i, ch in enumerate(chars)}
-    covered = _map(pool, _coverage_of, [(str(t.spec), chars, job.margin) for t in job.targets])
+    covered = _map(pool, coverage_of, [(t.spec, chars, job.margin) for t in job.targets])
     for target, cov in zip(job.targets, covered):
         report[f"style {target.id} {target.name}"] = _coverage_entry(cov, len(chars))
         log(f"style {target.id:>2} {target.name}: {cov.summary()}")
@@ -223,13 +221,6 @@ def _map(pool, fn, calls: list[tuple]) -> list:
     if pool is None:
         return [fn(*args) for args in calls]
     return [future.result() for future in [pool.submit(fn, *args) for args in calls]]
-
-
-def _coverage_of(font: str, chars: list[str], margin: float) -> Coverage:
-    spec = FontSpec.parse(font)
-    opened = open_font(spec)
-    check = GlyphRenderer(spec, Geometry.for_font(opened, PLACEHOLDER_CHECK_SIZE, margin))
-    return coverage(opened, chars, check)
 
 
 def _run_tasks(pool, tasks: list, total: int, progress: bool) -> None:

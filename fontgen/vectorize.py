@@ -45,7 +45,7 @@ from PIL import Image, UnidentifiedImageError
 from scipy import ndimage
 
 from fontgen.errors import FontgenError
-from fontgen.fonts import FontSpec, Geometry, GlyphRenderer, em_box_vertical, family_name, open_font
+from fontgen.fonts import FontSpec, Geometry, GlyphRenderer, em_box_vertical, open_font
 
 # Spline-fitting tuning (measured with benchmarks/bench_vectorize.py):
 _CORNER_SKIP = 1.0  # px of arc next to a sharpened corner left out of the fit (corner rounding)
@@ -297,7 +297,6 @@ def _nb_sharpen_corners(p, s, total, corners, reach):
     """Move each corner to the intersection of the straight-ish edges that meet there."""
     p = p.copy()
     k = len(corners)
-    n = len(p)
     min_det = math.sin(math.radians(20))
     for ci in range(k):
         c = corners[ci]
@@ -1577,7 +1576,6 @@ def merge_into_font(glyphs: dict[int, list[Contour]], geometry: Geometry, target
     anything else that references it). Returns {"tmp": path, "added": [...], "skipped": [...],
     "notes": [...]}; the caller verifies and moves the file in place.
     """
-    from fontTools.ttLib import newTable
     from fontTools.ttLib.tables._c_m_a_p import CmapSubtable
 
     font = open_font(target, lazy=False)
