@@ -27,11 +27,13 @@ from __future__ import annotations
 import os
 import pickle
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
 from fontgen.errors import FontgenError
+from fontgen.files import temp_path
 
 FORMAT = "fontgen-checkpoint"
 VERSION = 1
@@ -77,7 +79,7 @@ def save_checkpoint(path: Path, state: dict) -> Path:
     state = {"format": FORMAT, "version": VERSION, **state}
     _check_value(state, "checkpoint")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = temp_path(path)
     try:
         with open(tmp, "wb") as fh:
             torch.save(state, fh)
@@ -148,13 +150,26 @@ def update_latest(runs_dir: Path, run_dir: Path) -> None:
         target = run_dir.resolve()
     if latest.is_dir() and not latest.is_symlink():
         raise FontgenError(f"{latest} is a folder; it should be a link to the newest run (move it away)")
-    tmp = runs_dir / f".{LATEST}.tmp-{os.getpid()}"
-    tmp.unlink(missing_ok=True)
+    tmp = temp_path(latest)
+    with _latest_lock(runs_dir):  # runs finishing together: one update at a time, the last one wins
+        tmp.unlink(missing_ok=True)
+        try:
+            os.symlink(target, tmp, target_is_directory=True)
+        except (OSError, NotImplementedError):
+            tmp.write_text(str(target) + "\n", encoding="utf-8")  # no symlinks here: a text file
+        os.replace(tmp, latest)
+
+
+@contextmanager
+def _latest_lock(runs_dir: Path):
     try:
-        os.symlink(target, tmp, target_is_directory=True)
-    except (OSError, NotImplementedError):
-        tmp.write_text(str(target) + "\n", encoding="utf-8")  # no symlinks here: a text file
-    os.replace(tmp, latest)
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: the rename alone
+        yield
+        return
+    with open(runs_dir / ".latest.lock", "a", encoding="utf-8") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # held for a rename: a blocking wait is fine
+        yield
 
 
 def resolve_checkpoint(run_dir: Path | None = None, checkpoint: Path | None = None, workdir=None) -> Path:

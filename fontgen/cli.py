@@ -34,6 +34,11 @@ class FontgenGroup(click.Group):
             raise click.ClickException(str(exc)) from None
         except KeyboardInterrupt:
             raise click.ClickException("interrupted") from None
+        except OSError as exc:  # full disk, read-only or vanished folder: the user's to fix, not a bug
+            if ctx.meta.get("debug"):
+                raise
+            where = f" {exc.filename}" if exc.filename else ""
+            raise click.ClickException(f"cannot use{where}: {exc.strerror or exc}") from None
 
 
 @click.group(cls=FontgenGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -88,9 +93,12 @@ def main() -> None:
               help="Share of each style's characters held out for validation/evaluation.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the train/validation split.")
 @click.option("--workers", type=int, default=None, help="Rendering processes. Default: number of CPU cores.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Dataset folder. Default: WORKDIR/data.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Dataset folder. Default: WORKDIR/data. A folder is replaced only if fontgen render wrote it.")
+@click.option("--force", is_flag=True, help="Replace --out even if it is a folder fontgen did not write "
+              "(its files are lost). Without it such a folder is refused.")
 @click.pass_obj
-def render(workdir: Workdir, source, targets, charset, chars, size, margin, val_fraction, seed, workers, out):
+def render(workdir: Workdir, source, targets, charset, chars, size, margin, val_fraction, seed, workers, out, force):
     """Render paired glyph images: the source font gives content, each target font a style.
 
     Characters count as present in a font only with a real, inked, non-placeholder glyph;
@@ -106,7 +114,7 @@ def render(workdir: Workdir, source, targets, charset, chars, size, margin, val_
     from fontgen.fonts import FontSpec
 
     out = out or workdir.data
-    options = dict(image_size=size, margin=margin, val_fraction=val_fraction, seed=seed)
+    options = dict(image_size=size, margin=margin, val_fraction=val_fraction, seed=seed, force=force)
     if workers is not None:
         options["workers"] = max(1, workers)
     if source or targets:
@@ -129,13 +137,13 @@ def render(workdir: Workdir, source, targets, charset, chars, size, margin, val_
 # === train ===
 @cli.command()
 @click.option("--data", type=click.Path(file_okay=False, path_type=Path),
-              help="Dataset folder written by `fontgen render`. Default: WORKDIR/data.")
+              help="Dataset folder written by `fontgen render`. Default: WORKDIR/data (with --resume: the run's).")
 @click.option("--run", "run_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Run folder (checkpoint.pt, log.jsonl, samples/). Default: a new WORKDIR/runs/<timestamp>; "
                    "with --resume, WORKDIR/runs/latest. WORKDIR/runs/latest points to the newest run with a "
                    "checkpoint.")
-@click.option("--preset", type=click.Choice(["auto", "tiny", "cpu", "full"]), default="auto", show_default=True,
-              help="Size/batch/steps/width defaults: full = 256 px, ngf/ndf 64, batch 64, 50000 steps, "
+@click.option("--preset", type=click.Choice(["auto", "tiny", "cpu", "full"]),
+              help="Size/batch/steps/width defaults (default auto): full = 256 px, ngf/ndf 64, batch 64, 50000 steps, "
                    "perceptual 0.02 (a GPU); cpu = 64 px, ngf/ndf 16, batch 16, 3200 steps, perceptual off (about "
                    "8 minutes on 2 cores); tiny = a smoke test. auto: full on CUDA, cpu on a CPU. Explicit options "
                    "below override the preset.")
@@ -144,43 +152,45 @@ def render(workdir: Workdir, source, targets, charset, chars, size, margin, val_
 @click.option("--batch-size", type=int, help="Images per step (per process under torchrun). Default: from the preset.")
 @click.option("--image-size", type=int, help="Model resolution (64-512, power of two, or 192/384); the data is "
               "resized on the device if it differs. Default: from the preset.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
-              help="auto: CUDA if present (bf16 autocast, TF32, channels_last), else CPU (fp32).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]),
+              help="auto (default): CUDA if present (bf16 autocast, TF32, channels_last), else CPU (fp32). "
+                   "Chosen anew on --resume.")
 @click.option("--resume", is_flag=True, help="Continue the run (--run, default runs/latest) from its checkpoint: "
-              "same step, optimizer, lr, RNG and data order. Model, size, batch, steps and seed options left out are "
-              "taken from the checkpoint; a different model config is refused.")
+              "same step, optimizer, lr, RNG and data order, and every option it was started with (dataset, "
+              "model, losses, schedule). Given again, an option must match, except --steps, --sample-every, "
+              "--checkpoint-every, --checkpoint-minutes and --vgg-weights, which may change.")
 @click.option("--init-from", type=click.Path(dir_okay=False, path_type=Path), metavar="CHECKPOINT",
               help="Start a new run from a trained checkpoint's weights (same model config; fresh optimizers, "
                    "step 0), e.g. to adapt to a new font with few glyphs.")
 @click.option("--freeze-encoder/--no-freeze-encoder", default=None,
               help="Train only G's decoder and style embedding (with --init-from: adapt to a new font without "
                    "forgetting the content encoder). Default: off.")
-@click.option("--l1-weight", type=float, default=100.0, show_default=True,
-              help="Pixel L1 weight (50-100): pulls the output onto the target; much higher drowns the GAN term "
+@click.option("--l1-weight", type=float,
+              help="[default: 100] Pixel L1 weight (50-100): pulls the output onto the target; much higher drowns the GAN term "
                    "and blurs.")
-@click.option("--const-weight", type=float, default=5.0, show_default=True,
-              help="Constancy loss weight (bottleneck of source vs of output); 15 drowned the GAN term.")
+@click.option("--const-weight", type=float,
+              help="[default: 5] Constancy loss weight (bottleneck of source vs of output); 15 drowned the GAN term.")
 @click.option("--perceptual-weight", type=float, default=None,
               help="VGG16 relu1_2+relu2_2 feature L1 weight (0.01-0.05); 0 turns it off (no VGG weights needed). "
                    "Default: 0.02 with the full (GPU) preset, 0 with the cpu and tiny presets.")
-@click.option("--category-weight", type=float, default=1.0, show_default=True,
-              help="Style-classification weight, the same in D and G.")
+@click.option("--category-weight", type=float,
+              help="[default: 1] Style-classification weight, the same in D and G.")
 @click.option("--vgg-weights", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
               help="VGG16 state dict for the perceptual loss. Default: torchvision's cache under TORCH_HOME "
                    "(never downloaded: offline, put the file there or pass this).")
-@click.option("--const-target", type=click.Choice(["fake", "real"]), default="fake", show_default=True,
-              help="Constancy compares encoder(source) with encoder(generated) (zi2zi), or with encoder(target) "
+@click.option("--const-target", type=click.Choice(["fake", "real"]),
+              help="[default: fake] Constancy compares encoder(source) with encoder(generated) (zi2zi), or with encoder(target) "
                    "(for comparison only; it never looks at the output).")
-@click.option("--perceptual-every", type=int, default=1, show_default=True,
-              help="Apply the perceptual loss every N steps (debugging only).")
-@click.option("--d-steps", type=int, default=1, show_default=True, help="D updates per G update.")
-@click.option("--grad-clip", type=float, default=0.0, show_default=True,
-              help="Clip the gradient norm of G and D to this (0: off).")
-@click.option("--warmup-steps", type=int, default=0, show_default=True,
-              help="Ramp the L1 and constancy weights linearly from 0 over these steps (0: off).")
-@click.option("--lr", type=float, default=2e-4, show_default=True, help="Adam learning rate (betas 0.5, 0.999).")
-@click.option("--lr-schedule", type=int, default=0, show_default=True, metavar="EPOCHS",
-              help="Halve the lr every EPOCHS epochs down to 2e-6, as zi2zi does (0: constant).")
+@click.option("--perceptual-every", type=int,
+              help="[default: 1] Apply the perceptual loss every N steps (debugging only).")
+@click.option("--d-steps", type=int, help="[default: 1] D updates per G update.")
+@click.option("--grad-clip", type=float,
+              help="[default: 0] Clip the gradient norm of G and D to this (0: off).")
+@click.option("--warmup-steps", type=int,
+              help="[default: 0] Ramp the L1 and constancy weights linearly from 0 over these steps (0: off).")
+@click.option("--lr", type=float, help="[default: 0.0002] Adam learning rate (betas 0.5, 0.999).")
+@click.option("--lr-schedule", type=int, metavar="EPOCHS",
+              help="[default: 0] Halve the lr every EPOCHS epochs down to 2e-6, as zi2zi does (0: constant).")
 @click.option("--ngf", type=int, help="Generator width. Default: from the preset.")
 @click.option("--ndf", type=int, help="Discriminator width. Default: from the preset.")
 @click.option("--norm", type=click.Choice(["instance", "batch"]), help="Normalisation. Default: instance.")
@@ -189,16 +199,19 @@ def render(workdir: Workdir, source, targets, charset, chars, size, margin, val_
 @click.option("--augment/--no-augment", default=None,
               help="Small random scale/shift, the same for source and target. Default: off.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile G and D (faster steps after a slow start).")
-@click.option("--sample-every", type=int, default=500, show_default=True,
-              help="Write samples/step-N.png (source | generated | target of fixed validation glyphs) every N steps.")
-@click.option("--checkpoint-every", type=int, default=1000, show_default=True,
-              help="Write checkpoint.pt (atomically) every N steps, and at the end.")
+@click.option("--sample-every", type=int,
+              help="[default: 500] Write samples/step-N.png (source | generated | target of fixed validation glyphs) every N steps.")
+@click.option("--checkpoint-every", type=int,
+              help="[default: 1000] Write checkpoint.pt (atomically) every N steps, and at the end. Ctrl-C or "
+                   "SIGTERM also writes one, then stops.")
+@click.option("--checkpoint-minutes", type=float,
+              help="[default: 10] Also write checkpoint.pt when this many minutes passed since the last (0: off).")
 @click.option("--seed", type=int, help="Seed of weights, data order, dropout. Default: 0 (or the resumed run's).")
 @click.pass_obj
 def train(workdir: Workdir, data, run_dir, preset, steps, batch_size, image_size, device, resume, init_from,
           freeze_encoder, l1_weight, const_weight, perceptual_weight, category_weight, vgg_weights, const_target,
           perceptual_every, d_steps, grad_clip, warmup_steps, lr, lr_schedule, ngf, ndf, norm, self_attention,
-          spectral_norm, augment, compile_, sample_every, checkpoint_every, seed):
+          spectral_norm, augment, compile_, sample_every, checkpoint_every, checkpoint_minutes, seed):
     """Train the Zi2Zi GAN on a rendered dataset; writes a run folder with checkpoint.pt.
 
     Multi-GPU: `torchrun --nproc-per-node N -m fontgen train ...` (batch size per GPU).
@@ -215,14 +228,14 @@ def train(workdir: Workdir, data, run_dir, preset, steps, batch_size, image_size
     from fontgen import train as train_step
 
     config = train_step.TrainConfig(
-        data=data or workdir.data, runs_dir=workdir.runs, run=run_dir, preset=preset, device=device, steps=steps,
+        data=data, default_data=workdir.data, runs_dir=workdir.runs, run=run_dir, preset=preset, device=device, steps=steps,
         batch_size=batch_size, image_size=image_size, ngf=ngf, ndf=ndf, norm=norm, self_attention=self_attention,
         spectral_norm=spectral_norm, resume=resume, init_from=init_from, freeze_encoder=freeze_encoder,
         l1_weight=l1_weight, const_weight=const_weight, perceptual_weight=perceptual_weight,
         category_weight=category_weight, vgg_weights=vgg_weights, const_target=const_target,
         perceptual_every=perceptual_every, d_steps=d_steps, grad_clip=grad_clip, warmup_steps=warmup_steps, lr=lr,
-        lr_schedule=lr_schedule, augment=augment, compile=compile_, sample_every=sample_every,
-        checkpoint_every=checkpoint_every, seed=seed)
+        lr_schedule=lr_schedule, augment=augment, compile=compile_ or None, sample_every=sample_every,
+        checkpoint_every=checkpoint_every, checkpoint_minutes=checkpoint_minutes, seed=seed)
     path = train_step.train(config, log=lambda line: click.echo(line, err=True))
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one line, not one per process
         click.echo(f"checkpoint {path}")
@@ -240,15 +253,18 @@ def train(workdir: Workdir, data, run_dir, preset, steps, batch_size, image_size
 @click.option("--chars", metavar="TEXT", help="Draw these characters instead of the missing ones.")
 @click.option("--charset", metavar="NAME|FILE", help="Draw this charset's characters instead of the missing ones.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Output folder. Default: WORKDIR/generated/style-ID.")
+              help="Output folder. Default: WORKDIR/generated/style-ID. A folder is replaced only if fontgen "
+                   "generate wrote it.")
+@click.option("--force", is_flag=True, help="Replace --out even if it is a folder fontgen did not write "
+              "(its files are lost). Without it such a folder is refused.")
 @click.option("--batch-size", type=int, default=64, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--seed", type=int, help="Sample with dropout on, seeded (default: deterministic, dropout off).")
 @click.option("--interpolate", nargs=2, metavar="A B", help="Also write a strip per glyph blending style A into B.")
 @click.option("--steps", type=int, default=5, show_default=True, help="Frames of each --interpolate strip.")
 @click.pass_obj
-def generate(workdir: Workdir, style, run_dir, checkpoint, target_font, chars, charset, out, batch_size, device,
-             seed, interpolate, steps):
+def generate(workdir: Workdir, style, run_dir, checkpoint, target_font, chars, charset, out, force, batch_size,
+             device, seed, interpolate, steps):
     """Draw the glyphs a style's font lacks (uXXXX.png + manifest.json + contact-sheet.png).
 
     By default: the training charset's characters that the source font has and the style's
@@ -272,7 +288,7 @@ def generate(workdir: Workdir, style, run_dir, checkpoint, target_font, chars, c
     job = generate_step.GenerateJob(checkpoint=path, style=style, target_font=FontSpec.parse(target_font) if target_font else None,
                                     chars=char_list, batch_size=batch_size, device=device, seed=seed,
                                     interpolate=tuple(interpolate) if interpolate else None, steps=steps,
-                                    out=out, generated_root=workdir.generated)
+                                    out=out, generated_root=workdir.generated, force=force)
     report = generate_step.generate_glyphs(job, log=lambda line: click.echo(line, err=True))
     click.echo(f"wrote {report.glyphs} glyphs of style {report.style_id} to {report.out} in {report.seconds:.1f}s; "
                f"contact sheet {report.contact_sheet}")
@@ -285,7 +301,9 @@ def generate(workdir: Workdir, style, run_dir, checkpoint, target_font, chars, c
 @cli.command()
 @click.argument("glyph_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Font to write. Default: WORKDIR/fonts/<family>-fontgen-style-ID.ttf (or <target>-fontgen-style-ID.ttf).")
+              help="Font to write: .ttf, or .woff/.woff2 for a web font. Default: "
+                   "WORKDIR/fonts/<family>-fontgen-style-ID.ttf (or <target>-fontgen-style-ID.ttf).")
+@click.option("--force", is_flag=True, help="Replace --out even if it is a file fontgen did not write.")
 @click.option("--merge-into", "merge_into", metavar="FONT",
               help="Add the glyphs to a copy of this font (path or path#N); the input is never modified.")
 @click.option("--replace", is_flag=True, help="With --merge-into: replace characters the font already has.")
@@ -306,7 +324,7 @@ def generate(workdir: Workdir, style, run_dir, checkpoint, target_font, chars, c
 @click.option("--min-iou", "min_iou", type=float, default=0.75, show_default=True,
               help="Fail when a glyph rendered back from the font matches its image worse than this (IoU).")
 @click.pass_obj
-def vectorize(workdir: Workdir, glyph_dir, out, merge_into, replace, workers, units_per_em, em_top, margin,
+def vectorize(workdir: Workdir, glyph_dir, out, force, merge_into, replace, workers, units_per_em, em_top, margin,
               fit_error, corner_angle, smooth, min_speck_area, min_iou):
     """Trace generated glyph images into outlines and write a verified TTF.
 
@@ -340,7 +358,7 @@ def vectorize(workdir: Workdir, glyph_dir, out, merge_into, replace, workers, un
                                smooth=smooth)
     result = vec.vectorize_folder(glyph_dir, out=out, merge_into=merge_into, replace=replace, workers=workers,
                                   units_per_em=units_per_em, em_top=em_top, margin=margin, options=options,
-                                  fonts_dir=workdir.fonts, min_iou=min_iou)
+                                  fonts_dir=workdir.fonts, min_iou=min_iou, force=force)
     click.echo(result.summary())
 
 
@@ -352,13 +370,14 @@ def vectorize(workdir: Workdir, glyph_dir, out, merge_into, replace, workers, un
 @click.option("--data", type=click.Path(file_okay=False, path_type=Path),
               help="Dataset folder. Default: the one the checkpoint was trained on.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Where metrics.json and worst.png go. Default: RUN/eval.")
+              help="Where metrics.json and worst.png go. Default: RUN/eval (RUN/eval-DATA with another --data).")
+@click.option("--force", is_flag=True, help="Write into --out even if it is a folder fontgen did not write.")
 @click.option("--compare", "compare_run", type=click.Path(file_okay=False, path_type=Path),
               help="A second run folder to evaluate on the same data and print side by side.")
 @click.option("--batch-size", type=int, default=64, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.pass_obj
-def evaluate(workdir: Workdir, run_dir, checkpoint, data, out, compare_run, batch_size, device):
+def evaluate(workdir: Workdir, run_dir, checkpoint, data, out, force, compare_run, batch_size, device):
     """Measure quality on held-out characters: L1, RMSE, SSIM, IoU per style and overall.
 
     \b
@@ -370,16 +389,15 @@ def evaluate(workdir: Workdir, run_dir, checkpoint, data, out, compare_run, batc
     from fontgen.checkpoint import resolve_checkpoint
 
     path = resolve_checkpoint(run_dir, checkpoint, workdir)
-    job = evaluate_step.EvaluateJob(checkpoint=path, out=out or path.parent / "eval", data=data,
-                                    batch_size=batch_size, device=device)
+    job = evaluate_step.EvaluateJob(checkpoint=path, out=out, data=data, force=force, batch_size=batch_size,
+                                    device=device)
     log = lambda line: click.echo(line, err=True)  # noqa: E731
     results = evaluate_step.evaluate_checkpoint(job, log=log)
     other = None
     if compare_run:
         other_path = resolve_checkpoint(compare_run, None, workdir)
-        other_job = evaluate_step.EvaluateJob(checkpoint=other_path, out=other_path.parent / "eval",
-                                              data=data or Path(results["dataset"]), batch_size=batch_size,
-                                              device=device)
+        other_job = evaluate_step.EvaluateJob(checkpoint=other_path, data=data or Path(results["dataset"]),
+                                              batch_size=batch_size, device=device)
         other = evaluate_step.evaluate_checkpoint(other_job, log=log)
         click.echo(f"A = {path} (step {results['step']})\nB = {other_path} (step {other['step']})")
     click.echo(evaluate_step.format_table(results, other))

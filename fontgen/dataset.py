@@ -23,7 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+from fontgen.charsets import load_charset
 from fontgen.errors import FontgenError
+from fontgen.files import clean_stale_temps, temp_path
 from fontgen.fonts import FontSpec, Geometry
 
 FORMAT = "fontgen-dataset"
@@ -96,7 +98,7 @@ class GlyphDataset:
             self.manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise FontgenError(f"{manifest_path} is not a readable dataset manifest ({exc})") from None
-        if self.manifest.get("format") != FORMAT or self.manifest.get("version") != VERSION:
+        if not isinstance(self.manifest, dict) or self.manifest.get("format") != FORMAT or self.manifest.get("version") != VERSION:
             raise FontgenError(f"{manifest_path} is not a {FORMAT} v{VERSION} manifest")
         arrays = {}
         for name, dtype in ARRAYS.items():
@@ -113,13 +115,39 @@ class GlyphDataset:
         self.pair_char = arrays["pair_char"]
         self.pair_style = arrays["pair_style"]
         self.pair_split = arrays["pair_split"]
-        self.image_size = int(self.manifest["image_size"])
-        self.source_font = FontEntry.from_dict(self.manifest["source"])
-        self.styles = [Style.from_dict(s) for s in self.manifest["styles"]]
-        count = len(self.pair_char)
-        if not (len(self.pair_style) == len(self.pair_split) == len(self.images) == count
-                and len(self.source) == len(self.codepoints)):
-            raise FontgenError(f"dataset at {self.root} is inconsistent: array lengths differ")
+        try:
+            self.image_size = int(self.manifest["image_size"])
+            self.source_font = FontEntry.from_dict(self.manifest["source"])
+            self.styles = [Style.from_dict(s) for s in self.manifest["styles"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FontgenError(f"{manifest_path} is damaged ({type(exc).__name__}: {exc}); render the dataset "
+                               "again with `fontgen render`") from None
+        self._check_arrays()
+
+    def _check_arrays(self) -> None:
+        """Shapes and index ranges: a damaged dataset is refused here, not clipped during training."""
+        size, chars, pairs = self.image_size, len(self.codepoints), len(self.pair_char)
+        problems = []
+        if self.source.shape != (chars, size, size):
+            problems.append(f"source.npy is {self.source.shape}, expected ({chars}, {size}, {size})")
+        if self.images.shape != (pairs, size, size):
+            problems.append(f"images.npy is {self.images.shape}, expected ({pairs}, {size}, {size})")
+        if len(self.pair_style) != pairs or len(self.pair_split) != pairs:
+            problems.append(f"pair_style.npy / pair_split.npy hold {len(self.pair_style)} / {len(self.pair_split)} "
+                            f"rows, pair_char.npy {pairs}")
+        if pairs and not problems:
+            pair_char = np.asarray(self.pair_char)
+            if pair_char.min() < 0 or pair_char.max() >= chars:
+                problems.append(f"pair_char.npy points outside the {chars} characters "
+                                f"(values {pair_char.min()}..{pair_char.max()})")
+            unknown = sorted(set(np.unique(np.asarray(self.pair_style)).tolist()) - {s.id for s in self.styles})
+            if unknown:
+                problems.append(f"pair_style.npy has style ids {unknown[:5]} that the manifest does not list")
+            if np.asarray(self.pair_split).max() > VAL:
+                problems.append("pair_split.npy has values other than 0 (train) and 1 (validation)")
+        if problems:
+            raise FontgenError(f"dataset at {self.root} is inconsistent: {'; '.join(problems)}; render it again "
+                               "with `fontgen render`")
 
     @property
     def embedding_num(self) -> int:
@@ -143,6 +171,16 @@ class GlyphDataset:
         rows = np.asarray(self.pair_char)[np.asarray(self.pair_style) == style_id]
         return [chr(int(cp)) for cp in np.asarray(self.codepoints)[rows]]
 
+    def requested_chars(self) -> list[str]:
+        """The characters render was asked for (the charset generate completes), in order."""
+        charset = self.manifest.get("charset", {})
+        if charset.get("requested_chars"):
+            return list(charset["requested_chars"])
+        try:  # datasets from before the list was stored: the builtin name or file, if it still loads
+            return load_charset(charset["name"])
+        except (KeyError, FontgenError):
+            return [chr(int(cp)) for cp in self.codepoints]
+
     def __repr__(self) -> str:
         return (f"GlyphDataset({self.root}, {len(self.codepoints)} chars, {len(self.styles)} styles, "
                 f"{len(self.pair_char)} pairs, {self.image_size}px)")
@@ -158,10 +196,12 @@ class DatasetWriter:
 
     def __init__(self, out: Path, image_size: int, chars: int, pairs: int):
         self.out = Path(out)
-        self.tmp = self.out.with_name(f".{self.out.name}.tmp-{os.getpid()}")
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        clean_stale_temps(self.out.parent)  # what a killed render left behind
+        self.tmp = temp_path(self.out)
         if self.tmp.exists():
             shutil.rmtree(self.tmp)
-        self.tmp.mkdir(parents=True)
+        self.tmp.mkdir()
         size = (image_size, image_size)
         self.arrays = {
             "codepoints": self._open("codepoints", (chars,)),

@@ -11,6 +11,7 @@ import numpy as np
 
 from fontgen.dataset import load_dataset
 from fontgen.errors import FontgenError
+from fontgen.files import check_output_folder, temp_path
 from fontgen.generate import Generation
 from fontgen.images import from_model, glyph_sheet, to_model
 from fontgen.metrics import METRICS, all_metrics
@@ -22,8 +23,9 @@ HIGHER_IS_BETTER = {"l1": False, "rmse": False, "ssim": True, "iou": True}
 @dataclass
 class EvaluateJob:
     checkpoint: Path
-    out: Path
+    out: Path | None = None  # default: RUN/eval (RUN/eval-DATA for another dataset than the trained one)
     data: Path | None = None  # default: the dataset the checkpoint was trained on
+    force: bool = False  # write into an --out folder that fontgen did not write
     batch_size: int = 64
     device: str = "auto"
     worst: int = 24
@@ -35,13 +37,17 @@ def evaluate_checkpoint(job: EvaluateJob, progress: bool = True, log=print) -> d
     if not data_dir:
         raise FontgenError("the checkpoint does not name its dataset; pass --data")
     data = load_dataset(Path(data_dir))
+    check_same_fonts(generation.meta, data)
+    trained_on = generation.meta.get("dataset")
+    same_data = bool(trained_on) and Path(trained_on).resolve() == data.root.resolve()
+    out = job.out or Path(job.checkpoint).parent / ("eval" if same_data else f"eval-{data.root.resolve().name}")
+    out = check_output_folder(out, "eval", job.force)
     val = data.pair_indices("val")
     if len(val) == 0:
         raise FontgenError(f"{data.root} has no validation pairs; render with --val-fraction > 0")
-    known = {int(s["id"]) for s in generation.meta["styles"]}
     pair_style = np.asarray(data.pair_style)[val]
     pair_char = np.asarray(data.pair_char)[val]
-    results: dict = {"checkpoint": str(job.checkpoint), "step": generation.meta.get("step"),
+    results: dict = {"format": "fontgen-eval", "checkpoint": str(job.checkpoint), "step": generation.meta.get("step"),
                      "dataset": str(data.root), "image_size": generation.image_size, "styles": {}}
     per_glyph = []  # (style, char row, pair row, generated, truth, metrics)
     all_scores: dict[str, list] = {name: [] for name in METRICS}
@@ -49,8 +55,6 @@ def evaluate_checkpoint(job: EvaluateJob, progress: bool = True, log=print) -> d
         rows = np.nonzero(pair_style == style.id)[0]
         if len(rows) == 0:
             continue
-        if style.id not in known:
-            raise FontgenError(f"style {style.id} of {data.root} is not in the checkpoint's style table")
         order = np.argsort(pair_char[rows], kind="stable")
         rows = rows[order]
         pairs = val[rows]
@@ -69,7 +73,6 @@ def evaluate_checkpoint(job: EvaluateJob, progress: bool = True, log=print) -> d
             log(f"style {style.id:>2} {style.name}: {len(rows)} held-out glyphs, IoU {scores['iou'].mean():.3f}")
     joined = {k: np.concatenate(v) for k, v in all_scores.items()}
     results["overall"] = {"glyphs": int(len(joined["l1"])), **{k: float(v.mean()) for k, v in joined.items()}}
-    out = Path(job.out)
     out.mkdir(parents=True, exist_ok=True)
     per_glyph.sort(key=lambda g: g[4]["iou"])
     write_worst(out / "worst.png", per_glyph[:job.worst])
@@ -78,8 +81,28 @@ def evaluate_checkpoint(job: EvaluateJob, progress: bool = True, log=print) -> d
     return results
 
 
+def check_same_fonts(meta: dict, data) -> None:
+    """Refuse a dataset whose fonts are not the ones the checkpoint learnt (style id -> font file)."""
+    trained = {int(s["id"]): s for s in meta.get("styles", [])}
+    problems = []
+    source = meta.get("source") or {}
+    if source.get("sha256") and (source["sha256"], int(source.get("face", 0))) != \
+            (data.source_font.sha256, data.source_font.face):
+        problems.append(f"its source font is {data.source_font.path}, the model's was {source.get('path')}")
+    for style in data.styles:
+        mine = trained.get(style.id)
+        if mine is None:
+            problems.append(f"style {style.id} is not in the checkpoint's style table")
+        elif mine.get("sha256") and (mine["sha256"], int(mine.get("face", 0))) != (style.font.sha256, style.font.face):
+            problems.append(f"style {style.id} is {style.font.path} there but {mine.get('path')} in the model")
+    if problems:
+        raise FontgenError(f"{data.root} was not rendered from the fonts the model was trained with "
+                           f"({'; '.join(problems[:3])}{'; ...' if len(problems) > 3 else ''}); its scores would "
+                           "be meaningless. Evaluate on the training dataset, or render one with the same fonts")
+
+
 def _write_json(path: Path, payload: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = temp_path(path)
     tmp.write_text(json.dumps(payload, indent=1, ensure_ascii=False), encoding="utf-8")
     os.replace(tmp, path)
 

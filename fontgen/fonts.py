@@ -59,6 +59,9 @@ def open_font(spec: FontSpec, lazy: bool = True) -> TTFont:
         font["head"], font.getBestCmap()
     except FontError:
         raise
+    except ImportError as exc:  # WOFF2 needs brotli (a dependency; a broken install lacks it)
+        raise FontError(f"{spec.path} is a WOFF2 font, which needs the brotli package ({exc}); "
+                        "reinstall fontgen (pip install brotli)") from None
     except (TTLibError, KeyError, AssertionError, ValueError, EOFError, OSError) as exc:
         raise FontError(f"{spec.path} is not a usable TrueType/OpenType font ({exc})") from None
     if font.getBestCmap() is None:

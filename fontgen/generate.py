@@ -20,10 +20,11 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from fontgen.charsets import load_charset
 from fontgen.checkpoint import load_generator
+from fontgen.dataset import load_dataset
 from fontgen.errors import FontgenError
-from fontgen.fonts import FontSpec, Geometry, GlyphRenderer, coverage_of, open_font
+from fontgen.files import check_output_folder, clean_stale_temps, temp_path
+from fontgen.fonts import FontSpec, Geometry, GlyphRenderer, coverage_of, file_sha256, open_font
 from fontgen.images import from_model, glyph_sheet, ink_components, to_model
 from fontgen.model import pick_device
 
@@ -79,6 +80,7 @@ class GenerateJob:
     seed: int | None = None  # with a seed, dropout stays on: a different sample per seed
     interpolate: tuple[str, str] | None = None
     steps: int = 5
+    force: bool = False  # replace an --out folder that fontgen did not write
 
 
 @dataclass
@@ -108,9 +110,21 @@ class Generation:
     @property
     def source_renderer(self) -> GlyphRenderer:
         if self._source_renderer is None:
-            open_font(self.source_spec)  # a clear error if the source font moved
+            if not self.source_spec.path.is_file():
+                raise FontgenError(f"the source font the model was trained with is not at {self.source_spec.path} "
+                                   "any more; put it back there (generate draws from its glyphs)")
+            open_font(self.source_spec)
             self._source_renderer = GlyphRenderer(self.source_spec, self.source_geometry)
         return self._source_renderer
+
+    def font_changes(self, spec: FontSpec, entry: dict) -> str | None:
+        """A warning if the font at `spec` is not the file the style table recorded (sha256), else None."""
+        recorded = entry.get("sha256")
+        if recorded and spec.path.is_file() and Path(entry["path"]).resolve() == spec.path.resolve() \
+                and file_sha256(spec.path) != recorded:
+            return (f"warning: {spec} has changed since the dataset was rendered (sha256 differs); "
+                    "the glyphs follow the font as it is now")
+        return None
 
     def style_entry(self, style_id: int) -> dict:
         return next(s for s in self.meta["styles"] if int(s["id"]) == style_id)
@@ -148,27 +162,20 @@ class Generation:
         return out
 
 
-def default_chars(generation: Generation, target: FontSpec) -> tuple[list[str], str]:
-    """The training charset's characters that the source has and the target font lacks."""
-    dataset_dir = generation.meta.get("dataset")
-    manifest_path = Path(dataset_dir) / "manifest.json" if dataset_dir else None
-    if manifest_path is None or not manifest_path.is_file():
+def default_chars(generation: Generation) -> tuple[list[str], str]:
+    """The characters the training dataset was rendered for (stored in the checkpoint)."""
+    if generation.meta.get("charset"):
+        return list(generation.meta["charset"]), "the training charset"
+    dataset_dir = generation.meta.get("dataset")  # checkpoints from before the charset was stored
+    if not dataset_dir or not (Path(dataset_dir) / "manifest.json").is_file():
         raise FontgenError("the training dataset (for its charset) is not where the checkpoint says "
                            f"({dataset_dir}); pass --chars or --charset")
-    charset = json.loads(manifest_path.read_text(encoding="utf-8"))["charset"]["name"]
-    return load_charset(charset), charset
+    return load_dataset(Path(dataset_dir)).requested_chars(), "the training charset"
 
 
 def source_has(generation: Generation, chars: list[str]) -> list[str]:
     """The characters the source font really has (render's coverage rules), in order."""
     return coverage_of(generation.source_spec, chars).present
-
-
-def missing_in_target(generation: Generation, target: FontSpec, chars: list[str]) -> list[str]:
-    """Same rules as render: the source must have it; the target lacks it (no ink, .notdef, placeholder)."""
-    have_source = source_has(generation, chars)
-    present = set(coverage_of(target, have_source).present)
-    return [ch for ch in have_source if ch not in present]
 
 
 def structure_flags(generated: np.ndarray, sources: np.ndarray) -> list[list[str]]:
@@ -195,22 +202,39 @@ def generate_glyphs(job: GenerateJob, progress: bool = True, log=print) -> Gener
     target = job.target_font or FontSpec(Path(style["path"]), int(style.get("face", 0)))
     if job.seed is not None:
         torch.manual_seed(job.seed)
-    if job.chars is None:
-        charset, name = default_chars(generation, target)
-        chars = missing_in_target(generation, target, charset)
-        log(f"style {style_id} {style['name']}: {len(chars)} characters of {name} are missing from {target}")
-    elif job.target_font is not None:  # completing another font: only what it lacks
-        chars = missing_in_target(generation, target, job.chars)
-        log(f"{len(chars)} of the {len(job.chars)} requested characters are missing from {target}")
-    else:  # exactly these, as far as the source font can give their content
-        chars = source_has(generation, job.chars)
-        if len(chars) < len(job.chars):
-            log(f"skipped {len(job.chars) - len(chars)} characters the source font lacks")
-    if not chars:
-        raise FontgenError(f"nothing to generate: the target font {target} already has every requested character "
-                           "that the source font has")
     out = Path(job.out) if job.out is not None else Path(job.generated_root) / f"style-{style_id}"
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    out = check_output_folder(out, "glyphs", job.force)  # before any work: never a user's folder
+    for spec, entry in ((generation.source_spec, generation.meta["source"]), (target, style)):
+        warning = generation.font_changes(spec, entry)
+        if warning:
+            log(warning)
+    if job.target_font is None and not target.path.is_file():
+        raise FontgenError(f"style {style_id}'s font is not at {target.path} any more; pass --target-font FONT "
+                           "(the font to complete)")
+    requested, charset_label = job.chars, "requested"
+    if requested is None:
+        requested, charset_label = default_chars(generation)
+    have_source = source_has(generation, requested)
+    if not have_source:
+        raise FontgenError(f"nothing to generate: the source font {generation.source_spec} has none of the "
+                           f"{len(requested)} requested characters (it gives each glyph's content); ask for "
+                           "characters it has")
+    if len(have_source) < len(requested):
+        log(f"skipped {len(requested) - len(have_source)} of the {len(requested)} requested characters: the "
+            f"source font {generation.source_spec} lacks them")
+    if job.chars is None or job.target_font is not None:  # completing a font: only what it lacks
+        present = set(coverage_of(target, have_source).present)
+        chars = [ch for ch in have_source if ch not in present]
+        log(f"style {style_id} {style['name']}: {len(chars)} of the {len(have_source)} characters "
+            f"of {charset_label} that the source has are missing from {target}")
+        if not chars:
+            raise FontgenError(f"nothing to generate: the target font {target} already has all {len(have_source)} "
+                               "requested characters that the source font has; use --chars without --target-font "
+                               "to redraw glyphs anyway")
+    else:  # exactly these, as far as the source font can give their content
+        chars = have_source
+    clean_stale_temps(out.parent)
+    tmp = temp_path(out)
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:

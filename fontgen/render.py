@@ -17,6 +17,7 @@ from tqdm import tqdm
 from fontgen import dataset
 from fontgen.charsets import load_charset, unique_chars
 from fontgen.errors import FontgenError
+from fontgen.files import check_output_folder
 from fontgen.fonts import Coverage, FontSpec, Geometry, GlyphRenderer, coverage_of, family_name, file_sha256, open_font
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "fonts_sample"
@@ -42,6 +43,7 @@ class RenderJob:
     val_fraction: float = 0.1
     seed: int = 0
     workers: int = field(default_factory=lambda: min(os.cpu_count() or 1, 8))
+    force: bool = False  # replace an --out folder that fontgen did not write
 
 
 @dataclass
@@ -118,10 +120,14 @@ def render_dataset(job: RenderJob, progress: bool = True, log=print) -> RenderRe
     if len(set(ids)) != len(ids):
         raise FontgenError(f"style ids must be unique, got {ids}")
 
+    job.out = check_output_folder(job.out, "dataset", job.force)
+
     def describe(spec: FontSpec) -> dataset.FontEntry:
         font = open_font(spec)
         geometry = Geometry.for_font(font, job.image_size, job.margin)
-        return dataset.FontEntry(str(spec.path), spec.face, family_name(font), file_sha256(spec.path), geometry)
+        # absolute: generate and evaluate find the fonts again from any folder
+        return dataset.FontEntry(str(spec.path.resolve()), spec.face, family_name(font), file_sha256(spec.path),
+                                 geometry)
 
     source_entry = describe(job.source)
     target_entries = {}
@@ -190,7 +196,9 @@ def _render_with(pool, job: RenderJob, source_entry: dataset.FontEntry, target_e
             "margin": job.margin,
             "source": source_entry.to_dict(),
             "styles": [s.to_dict() for s in styles],
-            "charset": {"name": job.charset_name, "requested": len(job.chars), "chars": len(chars)},
+            # the requested characters themselves: generate needs them, whatever --charset/--chars said
+            "charset": {"name": job.charset_name, "requested": len(job.chars), "chars": len(chars),
+                        "requested_chars": "".join(job.chars)},
             "split": {"val_fraction": job.val_fraction, "seed": job.seed, "by": "character, per style",
                       "train_pairs": len(pairs) - val_pairs, "val_pairs": val_pairs},
             "coverage": report,

@@ -33,11 +33,15 @@ run that has a checkpoint):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
 import os
 import random
+import re
+import shutil
+import signal
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -53,14 +57,27 @@ from fontgen.checkpoint import (CHECKPOINT_NAME, load_checkpoint, read_latest, s
                                 update_latest)
 from fontgen.dataset import GlyphDataset
 from fontgen.errors import FontgenError
+from fontgen.files import (LOCK_NAME, FolderLock, check_output_folder, clean_stale_temps, is_locked,
+                           temp_path)
 from fontgen.images import from_model, resize
 from fontgen.model import ModelConfig, build_models, pick_device
 
 # The model fields a preset, an --init-from or a --resume checkpoint may supply.
 MODEL_FIELDS = ("image_size", "ngf", "ndf", "norm", "self_attention", "spectral_norm", "embedding_num",
                 "embedding_dim", "dropout")
-# Also taken from the checkpoint on --resume when not given again.
-RESUME_FIELDS = MODEL_FIELDS + ("steps", "batch_size", "seed", "augment", "freeze_encoder")
+# Defaults of the options no preset sets (None in TrainConfig means "not given").
+DEFAULTS = {"gan_weight": 1.0, "l1_weight": 100.0, "const_weight": 5.0, "category_weight": 1.0,
+            "const_target": "fake", "perceptual_every": 1, "d_steps": 1, "grad_clip": 0.0, "warmup_steps": 0,
+            "lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "lr_schedule": 0, "augment": False, "freeze_encoder": False,
+            "seed": 0, "compile": False, "sample_every": 500, "checkpoint_every": 1000, "checkpoint_minutes": 10.0}
+# About this machine, not the run: never taken from a checkpoint (None: chosen by the device).
+MACHINE_FIELDS = ("device", "bf16", "channels_last", "compile")
+# Every option a resumed run takes back from its checkpoint.
+RESUME_FIELDS = MODEL_FIELDS + tuple(name for name in ("preset", "steps", "batch_size", "perceptual_weight",
+                                                       "vgg_weights", *DEFAULTS) if name not in MACHINE_FIELDS)
+# Options a resumed run may change (how long it runs, how often it saves, where a file is); the others
+# decide what the run learns and must match the checkpoint.
+CHANGEABLE_ON_RESUME = {"steps", "vgg_weights", "sample_every", "checkpoint_every", "checkpoint_minutes"}
 
 PRESETS = {
     # smoke tests: seconds on a laptop CPU
@@ -82,11 +99,12 @@ SAMPLE_PER_STYLE = 4  # characters per style in the sample grid
 class TrainConfig:
     """Every option of `fontgen train`. None means: from the preset / the checkpoint / the model default."""
 
-    data: Path = Path("fontgen-work/data")
+    data: Path | None = None  # None: the resumed run's dataset, else default_data
+    default_data: Path = Path("fontgen-work/data")
     runs_dir: Path = Path("fontgen-work/runs")  # default run folders and runs/latest
     run: Path | None = None  # default: runs_dir/<timestamp> (or runs/latest with resume)
-    preset: str = "auto"  # auto | tiny | cpu | full
-    device: str = "auto"  # auto | cpu | cuda
+    preset: str | None = None  # auto | tiny | cpu | full (None: auto, or the resumed run's)
+    device: str | None = None  # auto | cpu | cuda (None: auto, or the resumed run's)
     steps: int | None = None  # total optimizer steps of the run
     batch_size: int | None = None  # per process
     image_size: int | None = None
@@ -100,28 +118,30 @@ class TrainConfig:
     dropout: float | None = None
     resume: bool = False
     init_from: Path | None = None
-    freeze_encoder: bool | None = None  # None: False (or the resumed run's)
-    gan_weight: float = 1.0
-    l1_weight: float = 100.0
-    const_weight: float = 5.0
-    perceptual_weight: float | None = None  # None: the preset's (0.02 on the GPU preset, 0 on CPU presets)
-    category_weight: float = 1.0
+    # Below, None means: the resumed run's value, else the preset's, else DEFAULTS.
+    freeze_encoder: bool | None = None
+    gan_weight: float | None = None
+    l1_weight: float | None = None
+    const_weight: float | None = None
+    perceptual_weight: float | None = None  # preset: 0.02 on the GPU preset, 0 on CPU presets
+    category_weight: float | None = None
     vgg_weights: Path | None = None
-    const_target: str = "fake"
-    perceptual_every: int = 1
-    d_steps: int = 1
-    grad_clip: float = 0.0
-    warmup_steps: int = 0
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    lr_schedule: int = 0  # halve the lr every N epochs (0: constant)
+    const_target: str | None = None  # fake | real
+    perceptual_every: int | None = None
+    d_steps: int | None = None
+    grad_clip: float | None = None
+    warmup_steps: int | None = None
+    lr: float | None = None
+    beta1: float | None = None
+    beta2: float | None = None
+    lr_schedule: int | None = None  # halve the lr every N epochs (0: constant)
     augment: bool | None = None
     bf16: bool | None = None  # None: on CUDA
     channels_last: bool | None = None  # None: on CUDA
-    compile: bool = False
-    sample_every: int = 500
-    checkpoint_every: int = 1000
+    compile: bool | None = None
+    sample_every: int | None = None
+    checkpoint_every: int | None = None
+    checkpoint_minutes: float | None = None  # also checkpoint when this much time passed since the last one
     seed: int | None = None
     progress: bool = True
 
@@ -165,6 +185,13 @@ def _set_python_state(state: list) -> None:
     random.setstate((version, tuple(internal), gauss))
 
 
+def _same_option(a, b) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) \
+            and not isinstance(b, bool):
+        return float(a) == float(b)
+    return str(a) == str(b)
+
+
 def model_config_diff(saved: dict, current: dict) -> list[str]:
     keys = sorted(set(saved) | set(current))
     return [f"{k} {saved.get(k)!r} in the checkpoint, {current.get(k)!r} now" for k in keys
@@ -192,13 +219,35 @@ def sample_grid(real_a: torch.Tensor, fake_b: torch.Tensor, real_b: torch.Tensor
 
 
 def new_run_dir(runs_dir: Path) -> Path:
+    """Make a new, empty run folder named by the time (exclusively: two runs never share one)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    run = runs_dir / stamp
-    n = 2
-    while run.exists():
-        run = runs_dir / f"{stamp}-{n}"
-        n += 1
-    return run
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    run, n = runs_dir / stamp, 2
+    while True:
+        try:
+            run.mkdir()
+            return run
+        except FileExistsError:
+            run = runs_dir / f"{stamp}-{n}"
+            n += 1
+
+
+_RUN_NAME = re.compile(r"^\d{8}-\d{6}(-\d+)?$")
+_RUN_FILES = {"log.jsonl", "train_config.json", "samples", LOCK_NAME}
+
+
+def remove_abandoned_runs(runs_dir: Path, keep: Path) -> list[Path]:
+    """Timestamp-named run folders that a dead process left without a checkpoint (nothing to resume)."""
+    removed = []
+    for run in sorted(Path(runs_dir).glob("*-*")):
+        if run == keep or run.is_symlink() or not run.is_dir() or not _RUN_NAME.match(run.name):
+            continue
+        names = {p.name for p in run.iterdir()}
+        if CHECKPOINT_NAME in names or not names <= _RUN_FILES or is_locked(run):
+            continue
+        shutil.rmtree(run, ignore_errors=True)
+        removed.append(run)
+    return removed
 
 
 # ---------------------------------------------------------------------------------------
@@ -238,27 +287,28 @@ class Trainer:
         return device
 
     def _resolve_settings(self, dataset: GlyphDataset, reference: dict | None, fill: tuple, device) -> str:
+        """Fill every option not given: from the checkpoint (`fill`), then the preset, then DEFAULTS."""
         cfg = self.cfg
         if reference is not None:
             saved = dict(reference.get("train_config", {}))
             saved.update(reference["model_config"])
+            if cfg.resume:
+                self._check_resume_options(saved)
             for name in fill:
                 if getattr(cfg, name) is None and saved.get(name) is not None:
                     setattr(cfg, name, saved[name])
-        preset = cfg.preset
+        preset = cfg.preset or "auto"
         if preset == "auto":
             preset = "full" if device.type == "cuda" else "cpu"
         if preset not in PRESETS:
             raise FontgenError(f"--preset must be auto, {', '.join(PRESETS)}; got {cfg.preset!r}")
+        cfg.preset = preset  # recorded resolved: a resumed run on another machine keeps it
         for name, value in PRESETS[preset].items():
             if getattr(cfg, name) is None:
                 setattr(cfg, name, value)
-        if cfg.seed is None:
-            cfg.seed = 0
-        if cfg.augment is None:
-            cfg.augment = False
-        if cfg.freeze_encoder is None:
-            cfg.freeze_encoder = False
+        for name, value in DEFAULTS.items():
+            if getattr(cfg, name) is None:
+                setattr(cfg, name, value)
         if cfg.embedding_num is None:
             cfg.embedding_num = max(ModelConfig.embedding_num, dataset.embedding_num)
         for name in ("steps", "batch_size", "d_steps", "perceptual_every", "sample_every", "checkpoint_every"):
@@ -268,12 +318,32 @@ class Trainer:
         if cfg.const_target not in ("fake", "real"):
             raise FontgenError(f"--const-target must be fake or real, got {cfg.const_target!r}")
         for name in ("l1_weight", "const_weight", "perceptual_weight", "category_weight", "gan_weight",
-                     "grad_clip", "warmup_steps", "lr_schedule"):
+                     "grad_clip", "warmup_steps", "lr_schedule", "checkpoint_minutes"):
             if getattr(cfg, name) < 0:
                 raise FontgenError(f"--{name.replace('_', '-')} must not be negative")
         if not cfg.lr > 0:
             raise FontgenError(f"--lr must be positive, got {cfg.lr}")
         return preset
+
+    def _check_resume_options(self, saved: dict) -> None:
+        """Options given again on --resume: the same as the run's, or changeable (and said), or refused."""
+        changed, refused = [], []
+        for name in RESUME_FIELDS:
+            given = getattr(self.cfg, name)
+            if given is None or name in MODEL_FIELDS or name not in saved:  # model: _check_reference says it
+                continue
+            if name == "preset" and saved[name] == "auto":  # runs recorded before presets were resolved
+                continue
+            if _same_option(given, saved[name]):
+                continue
+            flag = f"--{name.replace('_', '-')} {given}"
+            (changed if name in CHANGEABLE_ON_RESUME else refused).append(f"{flag} (the run has {saved[name]})")
+        if refused:
+            raise FontgenError(f"cannot resume {self.cfg.run} with {', '.join(refused)}: a resumed run keeps the "
+                               "options it was trained with. Leave them out (every option comes back from the "
+                               "checkpoint), or start a new run from its weights with --init-from")
+        if changed:
+            self.say(f"fontgen train: resuming with {', '.join(changed)}")
 
     def _model_config(self):
         cfg = self.cfg
@@ -300,36 +370,72 @@ class Trainer:
                                f"run was trained with (dataset {reference.get('dataset')}); resume on that dataset, "
                                "or start a new run with --init-from to adapt the weights to this one")
 
-    def _find_resume(self) -> tuple[Path, dict]:
-        run = self.cfg.run if self.cfg.run is not None else read_latest(self.cfg.runs_dir)
-        if run is None:
-            raise FontgenError(f"--resume: no run to resume (no --run and no {Path(self.cfg.runs_dir) / 'latest'})")
-        path = Path(run) / CHECKPOINT_NAME
-        if not path.is_file():
-            raise FontgenError(f"--resume: {run} has no {CHECKPOINT_NAME} to resume from")
-        self.cfg.run = Path(run)
-        return path, load_checkpoint(path)
+    def _claim_run_dir(self) -> None:
+        """Decide the run folder, lock it (one process per run), clean what killed runs left."""
+        cfg = self.cfg
+        runs_dir = Path(cfg.runs_dir)
+        run = None
+        if cfg.resume:
+            run = cfg.run if cfg.run is not None else read_latest(runs_dir)
+            if run is None:
+                raise FontgenError(f"--resume: no run to resume (no --run and no {runs_dir / 'latest'})")
+            run = Path(run).absolute()
+            if not run.is_dir():
+                raise FontgenError(f"--resume: there is no run folder {run}")
+        elif cfg.run is not None:
+            run = check_output_folder(cfg.run, "run", option="--run", force_hint=False)
+        if self.rank == 0:
+            self._created_runs_dir = not runs_dir.exists()
+            if run is None:
+                run = new_run_dir(runs_dir)
+                self._created_run = True
+            else:
+                self._created_run = not run.exists()
+                run.mkdir(parents=True, exist_ok=True)
+            self._lock = FolderLock(run, "run folder")
+            if cfg.resume and not (run / CHECKPOINT_NAME).is_file():
+                raise FontgenError(f"--resume: {run} has no {CHECKPOINT_NAME} to resume from")
+            if not cfg.resume and (run / CHECKPOINT_NAME).exists():
+                raise FontgenError(f"{run} already holds a checkpoint; pass --resume to continue it, or another "
+                                   "--run")
+            removed = clean_stale_temps(run) + clean_stale_temps(runs_dir) + remove_abandoned_runs(runs_dir, run)
+            if removed:
+                self.say(f"fontgen train: removed {len(removed)} leftovers of killed runs "
+                         f"({', '.join(p.name for p in removed[:4])}{', ...' if len(removed) > 4 else ''})")
+        if self.distributed:  # rank 0 names the run
+            import torch.distributed as dist
+
+            name = [str(run)]
+            dist.broadcast_object_list(name, src=0)
+            run = Path(name[0])
+        cfg.run = self.run_dir = Path(run)
+        self.ckpt_path = self.run_dir / CHECKPOINT_NAME
 
     def _setup(self) -> None:
         cfg = self.cfg
-        device = self._setup_distributed(pick_device(self.cfg.device))
+        device = self._setup_distributed(pick_device(cfg.device or "auto"))
         self.device = device
         self.cuda = device.type == "cuda"
-        self.dataset = ds = GlyphDataset(cfg.data)
-        self.train_rows = ds.pair_indices("train")
-        if len(self.train_rows) == 0:
-            raise FontgenError(f"dataset {ds.root} has no training pairs")
+        if cfg.resume and cfg.init_from is not None:
+            raise FontgenError("--resume and --init-from exclude each other")
+        self._claim_run_dir()
 
         self.resume_state = reference = None
         fill = ()
-        if cfg.resume and cfg.init_from is not None:
-            raise FontgenError("--resume and --init-from exclude each other")
         if cfg.resume:
-            ref_path, reference = self._find_resume()
+            ref_path, reference = self.ckpt_path, load_checkpoint(self.ckpt_path)
             self.resume_state, fill = reference, RESUME_FIELDS
         elif cfg.init_from is not None:
             ref_path, reference = Path(cfg.init_from), load_checkpoint(cfg.init_from)
             fill = MODEL_FIELDS
+        if cfg.data is None:  # a resumed run goes on with its own dataset
+            trained_on = reference.get("dataset") if cfg.resume else None
+            cfg.data = Path(trained_on) if trained_on and Path(trained_on).is_dir() else cfg.default_data
+        self.dataset = ds = GlyphDataset(cfg.data)
+        self.train_rows = ds.pair_indices("train")
+        if len(self.train_rows) == 0:
+            raise FontgenError(f"dataset {ds.root} has no training pairs")
+        self._auto_preset = cfg.preset in (None, "auto")
         preset = self._resolve_settings(ds, reference, fill, device)
         self.model_config = mc = self._model_config()
         if reference is not None:
@@ -341,15 +447,13 @@ class Trainer:
                                f"{mc.embedding_num} style embeddings"
                                f"{' (from the checkpoint)' if reference is not None else ''}; render the dataset "
                                f"with style ids below {mc.embedding_num}, or train a new model")
-        if not cfg.resume and cfg.run is not None and (Path(cfg.run) / CHECKPOINT_NAME).exists():
-            raise FontgenError(f"{cfg.run} already holds a checkpoint; pass --resume to continue it, or another --run")
 
         self.global_batch = cfg.batch_size * self.world
         self.steps_per_epoch = max(1, len(self.train_rows) // self.global_batch)
         self.bf16 = cfg.bf16 if cfg.bf16 is not None else self.cuda
         self.channels_last = cfg.channels_last if cfg.channels_last is not None else self.cuda
         origin = "the resumed run's settings" if cfg.resume else \
-            f"preset {preset}{' (auto)' if cfg.preset == 'auto' else ''}"
+            f"preset {preset}{' (auto)' if self._auto_preset else ''}"
         self.say(f"fontgen train: {origin} on {device}"
                  f"{f' x{self.world} processes' if self.world > 1 else ''}: {mc.image_size} px, ngf {mc.ngf}, "
                  f"ndf {mc.ndf}, batch {cfg.batch_size}{' per process' if self.world > 1 else ''}, {cfg.steps} steps "
@@ -437,17 +541,6 @@ class Trainer:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fontgen-data")
 
     def _prepare_run_dir(self) -> None:
-        cfg = self.cfg
-        if cfg.run is None:
-            cfg.run = new_run_dir(Path(cfg.runs_dir))
-            if self.distributed:  # rank 0 names the run
-                import torch.distributed as dist
-
-                name = [str(cfg.run)]
-                dist.broadcast_object_list(name, src=0)
-                cfg.run = Path(name[0])
-        self.run_dir = Path(cfg.run)
-        self.ckpt_path = self.run_dir / CHECKPOINT_NAME
         if self.rank != 0:
             return
         (self.run_dir / "samples").mkdir(parents=True, exist_ok=True)
@@ -617,6 +710,7 @@ class Trainer:
                 update_latest(Path(self.cfg.runs_dir), self.run_dir)
                 self._latest_updated = True
         self.saved_step = step
+        self._saved_at = time.monotonic()
 
     # ---- the step ----------------------------------------------------------------------
 
@@ -703,7 +797,7 @@ class Trainer:
             G.train()
             self._refreeze()
         path = self.run_dir / "samples" / f"step-{step:06d}.png"
-        tmp = path.with_name(f".{path.name}.tmp")
+        tmp = temp_path(path, suffix=True)
         Image.fromarray(sample_grid(real_a, fake_b, real_b), mode="L").save(tmp, format="PNG")
         os.replace(tmp, path)
         return path
@@ -716,19 +810,59 @@ class Trainer:
     # ---- the loop ----------------------------------------------------------------------
 
     def run(self) -> Path:
+        started = False
         try:
             self._setup()
             self._prepare_run_dir()
+            started = True
             return self._loop()
+        except BaseException:
+            if not started and getattr(self, "_created_run", False) and self.rank == 0:
+                shutil.rmtree(self.run_dir, ignore_errors=True)  # a run that never began leaves nothing
+                if self._created_runs_dir:
+                    with contextlib.suppress(OSError):
+                        Path(self.cfg.runs_dir).rmdir()  # made for this run alone (and still empty)
+            raise
         finally:
             if self._pool is not None:
                 self._pool.shutdown(wait=False, cancel_futures=True)
             if getattr(self, "log_file", None) is not None:
                 self.log_file.close()
+            if getattr(self, "_lock", None) is not None:
+                self._lock.release()
             if getattr(self, "_owns_group", False):
                 import torch.distributed as dist
 
                 dist.destroy_process_group()
+
+    def _catch_stop_signals(self):
+        """SIGINT/SIGTERM ask the loop to checkpoint and stop after the current step; a second SIGINT
+        stops at once. Returns a function that puts the previous handlers back."""
+        import threading
+
+        self._stop_signal = None
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None  # signal handlers live in the main thread only
+        previous = {}
+
+        def ask_stop(signum, frame):
+            if self._stop_signal is not None and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            self._stop_signal = signal.Signals(signum).name
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, ask_stop)
+        return lambda: [signal.signal(sig, handler) for sig, handler in previous.items()]
+
+    def _should(self, stop: bool, due: bool) -> tuple[bool, bool]:
+        """(stop, checkpoint due) agreed by every process, so all of them save the same step."""
+        if not self.distributed:
+            return stop, due
+        import torch.distributed as dist
+
+        flags = torch.tensor([float(stop), float(due)], device=self.device)
+        dist.all_reduce(flags)
+        return bool(flags[0] > 0), bool(flags[1] > 0)
 
     def _loop(self) -> Path:
         from tqdm import tqdm
@@ -746,6 +880,14 @@ class Trainer:
         self.G_raw.train()
         self.D_raw.train()
         self._refreeze()
+        restore_signals = self._catch_stop_signals()
+        try:
+            return self._steps(step, total, tqdm)
+        finally:
+            restore_signals()
+
+    def _steps(self, step: int, total: int, tqdm) -> Path:
+        cfg = self.cfg
         bar = tqdm(total=total, initial=step, unit="step", desc="train", dynamic_ncols=True,
                    disable=not cfg.progress or self.rank != 0, file=sys.stderr)
         pending = None
@@ -753,6 +895,7 @@ class Trainer:
             pending = self._pool.submit(self.load_rows, self.batch_rows(step))
         ips_avg = None
         t_last = time.perf_counter()
+        self._saved_at = time.monotonic()
         try:
             while step < total:
                 if pending is not None:
@@ -792,8 +935,14 @@ class Trainer:
                     bar.update(1)
                 if step % cfg.sample_every == 0 or step == total:
                     self.write_samples(step)
-                if step % cfg.checkpoint_every == 0 or step == total:
+                stop, due = self._should(self._stop_signal is not None,
+                                         0 < cfg.checkpoint_minutes * 60 <= time.monotonic() - self._saved_at)
+                if stop or due or step % cfg.checkpoint_every == 0 or step == total:
                     self.save(step)
+                if stop:
+                    raise FontgenError(f"stopped by {self._stop_signal or 'a signal'} at step {step} of {total}; "
+                                       f"checkpoint {self.ckpt_path} holds it. Continue with: fontgen train "
+                                       f"--resume --run {self.run_dir}")
         finally:
             bar.close()
         self.say(f"fontgen train: {total} steps done; checkpoint {self.ckpt_path}")

@@ -45,6 +45,7 @@ from PIL import Image, UnidentifiedImageError
 from scipy import ndimage
 
 from fontgen.errors import FontgenError
+from fontgen.files import check_writable, clean_stale_temps, temp_path
 from fontgen.fonts import FontSpec, Geometry, GlyphRenderer, em_box_vertical, open_font
 
 # Spline-fitting tuning (measured with benchmarks/bench_vectorize.py):
@@ -147,10 +148,42 @@ def iso_contours(ink: np.ndarray, level: float = 0.5) -> list[np.ndarray]:
 # in the overhead of thousands of tiny array calls per glyph (~100 us per least-squares
 # step). The algorithm is the one described in the module docstring, step for step.
 
+def _writable_folder(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = temp_path(folder / "numba-cache-check")
+        probe.write_bytes(b"")
+        probe.unlink()
+        return True
+    except OSError:
+        return False
+
+
+def _numba_cache_dir() -> str | None:
+    """Where numba may keep the compiled kernels: beside this file, else a per-user cache folder.
+
+    numba itself gives up ("cannot cache function ... no locator available") when neither
+    the package folder nor the home folder can be written (a system-wide install, a
+    service user); None then means: compile every run, without a cache.
+    """
+    if os.environ.get("NUMBA_CACHE_DIR") or _writable_folder(Path(__file__).resolve().parent / "__pycache__"):
+        return ""  # numba's own choice works
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    for base in (os.environ.get("XDG_CACHE_HOME"), os.path.expanduser("~/.cache"), tempfile.gettempdir()):
+        if base:
+            folder = Path(base) / f"fontgen-numba-{uid}"
+            if _writable_folder(folder):
+                return str(folder)
+    return None
+
+
 try:
     import numba as _numba
 
-    _njit = _numba.njit(cache=True, nogil=True, error_model="numpy")
+    _cache_dir = _numba_cache_dir()
+    if _cache_dir:
+        _numba.config.CACHE_DIR = _cache_dir
+    _njit = _numba.njit(cache=_cache_dir is not None, nogil=True, error_model="numpy")
 except ImportError:  # pragma: no cover - numba is a dependency; this keeps a (slow) fallback
     def _njit(f):
         return f
@@ -1463,7 +1496,7 @@ def write_standalone_font(glyphs: dict[int, list[Contour]], geometry: Geometry, 
         "uniqueFontIdentifier": f"fontgen:{ps_family}-Regular:{time.strftime('%Y%m%d')}",
         "fullName": f"{fam} Regular",
         "psName": f"{ps_family}-Regular"[:63],
-        "version": "Version 1.000",
+        "version": f"Version 1.000; {FONTGEN_MARK}",
         "description": "Glyphs drawn by fontgen (Zi2Zi GAN) and traced to outlines",
     })
     fb.setupOS2(
@@ -1502,12 +1535,53 @@ def _finish_os2(font) -> None:
 
 
 def _tmp_path(out_path: Path) -> Path:
-    fd, name = tempfile.mkstemp(prefix=f".{out_path.stem}.", suffix=".tmp.ttf", dir=str(out_path.parent))
-    os.close(fd)
-    return Path(name)
+    """The font's temporary sibling (mode from the umask, like any file the user writes)."""
+    return temp_path(Path(out_path).with_suffix(".ttf"), suffix=True)
 
 
 IDEOGRAPH_REFERENCES = "国一永口中"
+FONTGEN_MARK = "fontgen"  # in the version string (name ID 5) of every font vectorize writes
+WEB_FLAVORS = {".woff": "woff", ".woff2": "woff2"}
+
+
+def _record_fontgen(font) -> None:
+    """Say in the name table that fontgen added glyphs (and let vectorize recognise its own files)."""
+    from fontgen import __version__
+
+    name = font["name"] if "name" in font else None
+    if name is None:
+        return
+    version = name.getDebugName(5) or "Version 1.000"
+    if FONTGEN_MARK not in version:
+        name.setName(f"{version}; {FONTGEN_MARK} {__version__}", 5, 3, 1, 0x409)
+
+
+def written_by_vectorize(path: Path) -> bool:
+    from fontTools.ttLib import TTFont
+
+    try:
+        font = TTFont(str(path), lazy=True, fontNumber=0)
+        return FONTGEN_MARK in (font["name"].getDebugName(5) or "")
+    except Exception:  # noqa: BLE001 - not a font at all: not ours
+        return False
+
+
+def _keep_font(tmp: Path, out: Path) -> None:
+    """Move the verified font into place, as the web flavour the output name asks for, if any."""
+    flavor = WEB_FLAVORS.get(out.suffix.lower())
+    if flavor:
+        from fontTools.ttLib import TTFont
+
+        font = TTFont(str(tmp))
+        font.flavor = flavor
+        web = temp_path(out, suffix=True)
+        try:
+            font.save(str(web))
+            os.replace(web, out)
+        finally:
+            web.unlink(missing_ok=True)
+    else:
+        os.replace(tmp, out)
 
 
 def _cff_to_glyf(font, notes: list[str]) -> None:
@@ -1580,6 +1654,11 @@ def merge_into_font(glyphs: dict[int, list[Contour]], geometry: Geometry, target
 
     font = open_font(target, lazy=False)
     notes: list[str] = []
+    if font.flavor:
+        notes.append(f"the target is {font.flavor.upper()}; the font is written as the output name asks "
+                     "(.woff / .woff2 for a web font, else plain OpenType)")
+        font.flavor = None  # verified as plain sfnt; the web flavour is applied when the file is kept
+    _record_fontgen(font)
     if "CFF2" in font:
         raise FontgenError(f"{target}: CFF2 (variable PostScript) fonts are not supported for --merge-into")
     if "CFF " in font:
@@ -1740,7 +1819,7 @@ def write_specimen(font_path: Path, codepoints: list[int], out_png: Path, cell: 
     renderer = GlyphRenderer(FontSpec(Path(font_path)), Geometry.for_font(font, cell, margin=cell * 0.06))
     sheet = glyph_sheet([[renderer.render(chr(cp))] for cp in cps], [f"U+{cp:04X}" for cp in cps],
                         cell=cell, columns=columns)
-    tmp = out_png.with_name(f".{out_png.name}.tmp.png")
+    tmp = temp_path(out_png, suffix=True)
     sheet.save(tmp)
     os.replace(tmp, out_png)
     return len(cps)
@@ -1794,7 +1873,7 @@ def vectorize_folder(glyph_dir: Path, out: Path | None = None, merge_into: str |
                      replace: bool = False, workers: int | None = None, units_per_em: int | None = None,
                      em_top: float | None = None, margin: float | None = None,
                      options: TraceOptions = TraceOptions(), fonts_dir: Path = Path("fontgen-work/fonts"),
-                     min_iou: float = 0.75, progress: bool = True) -> VectorizeResult:
+                     min_iou: float = 0.75, progress: bool = True, force: bool = False) -> VectorizeResult:
     """Trace a generated-glyph folder and write a verified TTF (standalone or merged)."""
     start = time.perf_counter()
     folder = read_glyph_folder(Path(glyph_dir), units_per_em, em_top, margin)
@@ -1804,6 +1883,13 @@ def vectorize_folder(glyph_dir: Path, out: Path | None = None, merge_into: str |
         raise FontgenError(f"--out {out} is the --merge-into font itself; vectorize never overwrites its input")
     if out.exists() and out.is_dir():
         raise FontgenError(f"--out {out} is a folder; give a .ttf file path")
+    if out.exists() and not force and not written_by_vectorize(out):
+        raise FontgenError(f"--out {out} exists and is not a font fontgen wrote; nothing was changed. Name a new "
+                           "file, or pass --force to replace it")
+    if out.suffix.lower() not in (".ttf", ".otf", *WEB_FLAVORS):
+        raise FontgenError(f"--out {out}: name the font .ttf (or .woff / .woff2 for a web font)")
+    check_writable(out.parent, "the font")  # before tracing, not after it
+    clean_stale_temps(out.parent)
     if target is not None:
         open_font(target)  # fail early on a bad target, before tracing
     traced = trace_folder(folder, options, workers, progress)
@@ -1821,13 +1907,15 @@ def vectorize_folder(glyph_dir: Path, out: Path | None = None, merge_into: str |
         info = write_standalone_font(traced, folder.geometry, out, folder.family, folder.style_id)
         written, skipped = list(traced), []
     tmp = Path(info["tmp"])
-    if out.suffix.lower() != ".ttf":
-        notes.append(f"the font is TrueType; consider naming it .ttf rather than {out.suffix or '(no suffix)'}")
+    if out.suffix.lower() == ".otf":
+        notes.append("the font has TrueType outlines; consider naming it .ttf rather than .otf")
+    elif out.suffix.lower() in WEB_FLAVORS:
+        notes.append(f"written as {WEB_FLAVORS[out.suffix.lower()].upper()} (a web font), as its name asks")
     try:
         check = verify_font(tmp, {cp: folder.files[cp] for cp in written}, folder.geometry, min_iou)
         specimen = out.with_name(out.stem + "-specimen.png")
         write_specimen(tmp, written, specimen)
-        os.replace(tmp, out)
+        _keep_font(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
     from fontTools.ttLib import TTFont

@@ -43,12 +43,13 @@ def invoke(workdir: Path, *args: str):
     return CliRunner().invoke(cli, ["--workdir", str(workdir), *args])
 
 
-def test_generate_writes_exactly_the_missing_glyphs(workdir, sample_styles, sample_chars):
+def test_generate_writes_exactly_the_missing_glyphs(workdir, sample_styles, small_dataset):
     result = invoke(workdir, "generate", "--style", str(STYLE))
     assert result.exit_code == 0, result.output
     out = workdir / "generated" / f"style-{STYLE}"
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    expected = fonttools_missing(sample_styles[STYLE], sample_chars)
+    requested = json.loads((small_dataset / "manifest.json").read_text(encoding="utf-8"))["charset"]["requested_chars"]
+    expected = fonttools_missing(sample_styles[STYLE], requested)
     assert expected and [g["char"] for g in manifest["glyphs"]] == expected
     assert sorted(p.name for p in out.glob("u*.png")) == sorted(f"u{ord(ch):04X}.png" for ch in expected)
     assert manifest["format"] == "fontgen-glyphs" and manifest["style"]["id"] == STYLE
