@@ -13,6 +13,7 @@ dicts (so ``torch.load(weights_only=True)`` reads it and no pickle code ever run
     source                the source (content) font entry with its geometry
     image_size            model resolution; data_image_size: the dataset's
     dataset               path of the dataset folder it was trained on
+    charset               the characters the dataset was rendered for (generate's default)
     train_config          the TrainConfig as a dict
 
 Writes go to a temporary file in the same folder, are fsynced and renamed over the old
@@ -215,6 +216,7 @@ def checkpoint_meta(state: dict) -> dict:
         "image_size": state.get("image_size", state["model_config"].get("image_size")),
         "data_image_size": state.get("data_image_size"),
         "dataset": state.get("dataset"),
+        "charset": state.get("charset"),
         "step": state.get("step"),
         "epoch": state.get("epoch"),
         "train_config": state.get("train_config", {}),

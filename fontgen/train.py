@@ -695,6 +695,7 @@ class Trainer:
             "image_size": self.model_config.image_size,
             "data_image_size": ds.image_size,
             "dataset": str(ds.root.resolve()),
+            "charset": "".join(ds.requested_chars()),  # generate completes these, wherever the dataset went
             "train_config": self.cfg.to_dict(),
             "world_size": self.world,
             "torch_version": str(torch.__version__),

@@ -309,6 +309,7 @@ def test_generate_from_another_folder_after_render_chars(tmp_path, monkeypatch):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
+    (work / "data").rename(tmp_path / "archived-data")  # the checkpoint alone knows the charset
     # the kai font lacks none of these, so completing it is nothing to do; with --chars it redraws them
     result = invoke("generate", "--style", "0", workdir=work)
     assert "unknown charset" not in result.output
