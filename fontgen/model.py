@@ -50,6 +50,11 @@ class ModelConfig:
     self_attention: bool = False  # SAGAN-style block in the decoder at 1/16 resolution
     spectral_norm: bool = False  # in D (D then has no normalisation layers)
     dropout: float = 0.5  # in the inner 8ngf decoder blocks while training
+    # zi2zi's innermost decoder block starts with a ReLU over concat(bottleneck, style), so every
+    # negative style entry gets zero gradient forever (about half of each embedding never trains).
+    # False: the ReLU acts on the bottleneck only and the style enters linearly. Checkpoints from
+    # before this field load with True and draw as they did.
+    style_relu: bool = False
 
     def __post_init__(self):
         size = self.image_size
@@ -93,7 +98,7 @@ class ModelConfig:
         unknown = sorted(set(d) - known)
         if unknown:
             raise FontgenError(f"unknown model config key(s): {', '.join(unknown)}")
-        return cls(**d)
+        return cls(**{"style_relu": True, **d})  # written before style_relu existed: the old behaviour
 
 
 def _norm(kind: str, channels: int) -> nn.Module:
@@ -154,7 +159,10 @@ class Generator(nn.Module):
             if i == 0:
                 up.append(nn.Sequential(nn.ReLU(), nn.ConvTranspose2d(in_ch, nc, 4, 2, 1), nn.Tanh()))
                 continue
-            layers = [nn.ReLU(), nn.ConvTranspose2d(in_ch, ch[i - 1], 4, 2, 1, bias=use_bias),
+            # innermost: the ReLU moves onto the bottleneck alone (forward) unless style_relu; an
+            # Identity keeps the layer indices, so state dicts of both kinds have the same keys
+            first = nn.Identity() if i == n - 1 and not config.style_relu else nn.ReLU()
+            layers = [first, nn.ConvTranspose2d(in_ch, ch[i - 1], 4, 2, 1, bias=use_bias),
                       _norm(config.norm, ch[i - 1])]
             # pix2pix: dropout in the inner 8ngf -> 8ngf decoder blocks (not the innermost)
             if 4 <= i < n - 1 and config.dropout > 0:
@@ -187,7 +195,7 @@ class Generator(nn.Module):
             skips.append(h)
         encoded = skips.pop()  # the bottleneck, before the style is concatenated
         s = style.to(encoded.dtype)[:, :, None, None].expand(-1, -1, encoded.shape[2], encoded.shape[3])
-        h = torch.cat([encoded, s], dim=1)
+        h = torch.cat([encoded if self.config.style_relu else F.relu(encoded), s], dim=1)
         for i in reversed(range(len(self.up))):
             h = self.up[i](h)
             if i == ATTENTION_LEVEL and self.attention is not None:

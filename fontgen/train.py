@@ -64,7 +64,7 @@ from fontgen.model import ModelConfig, build_models, pick_device
 
 # The model fields a preset, an --init-from or a --resume checkpoint may supply.
 MODEL_FIELDS = ("image_size", "ngf", "ndf", "norm", "self_attention", "spectral_norm", "embedding_num",
-                "embedding_dim", "dropout")
+                "embedding_dim", "dropout", "style_relu")
 # Defaults of the options no preset sets (None in TrainConfig means "not given").
 DEFAULTS = {"gan_weight": 1.0, "l1_weight": 100.0, "const_weight": 5.0, "category_weight": 1.0,
             "const_target": "fake", "perceptual_every": 1, "d_steps": 1, "grad_clip": 0.0, "warmup_steps": 0,
@@ -116,6 +116,7 @@ class TrainConfig:
     embedding_num: int | None = None
     embedding_dim: int | None = None
     dropout: float | None = None
+    style_relu: bool | None = None  # None: False (the whole style embedding trains), or the checkpoint's
     resume: bool = False
     init_from: Path | None = None
     # Below, None means: the resumed run's value, else the preset's, else DEFAULTS.
@@ -291,7 +292,7 @@ class Trainer:
         cfg = self.cfg
         if reference is not None:
             saved = dict(reference.get("train_config", {}))
-            saved.update(reference["model_config"])
+            saved.update(ModelConfig.from_dict(reference["model_config"]).to_dict())
             if cfg.resume:
                 self._check_resume_options(saved)
             for name in fill:
@@ -354,7 +355,7 @@ class Trainer:
         if reference is None:
             return
         current = self.model_config.to_dict()
-        diff = model_config_diff(reference["model_config"], current)
+        diff = model_config_diff(ModelConfig.from_dict(reference["model_config"]).to_dict(), current)
         if diff:
             hint = ("resume with the same model options (or leave them out to reuse the checkpoint's)"
                     if what == "resume" else "initialise only from a checkpoint of the same model config")

@@ -182,3 +182,27 @@ def test_default_parameter_counts():
         D = Discriminator(ModelConfig())
     assert 55_000_000 < count_parameters(G) < 56_000_000
     assert 2_700_000 < count_parameters(D) < 2_900_000
+
+
+def test_every_style_embedding_entry_gets_gradient():
+    """zi2zi's ReLU over concat(bottleneck, style) zeroes the gradient of every negative style entry."""
+    torch.manual_seed(0)
+    x = torch.rand(4, 1, 64, 64) * 2 - 1
+    labels = torch.tensor([0, 1, 2, 3])
+    for style_relu in (False, True):
+        G = Generator(ModelConfig(image_size=64, ngf=8, ndf=8, embedding_num=5, embedding_dim=16,
+                                  style_relu=style_relu))
+        G(x, labels).square().mean().backward()
+        grad = G.embedding.weight.grad[labels]
+        negative = G.embedding.weight[labels] < 0
+        if style_relu:  # the old layout: exactly the negative entries are dead
+            assert negative.any() and (grad[negative] == 0).all() and (grad[~negative] != 0).all()
+        else:
+            assert (grad != 0).all()  # every entry of every used style learns
+
+
+def test_checkpoints_without_style_relu_keep_the_old_behaviour():
+    old = ModelConfig(image_size=64, ngf=8).to_dict()
+    del old["style_relu"]
+    assert ModelConfig.from_dict(old).style_relu is True
+    assert ModelConfig().style_relu is False
