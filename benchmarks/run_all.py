@@ -78,6 +78,23 @@ def quality_rows(metrics_path: Path, machine: str) -> list[dict]:
         if key in public:
             row["anchor"] = f"zi2zi-JiT {public[key]} (different protocol)"
         rows.append(row)
+    display = metrics.get("display")
+    if display:  # what a designer sees: generate -> vectorize -> outline at 256 px vs the real glyph
+        shown = display["overall"]
+        reference = display["reference"]["overall"]
+        where = (f"{display['display_size']}px display (generate + vectorize defaults), run at step "
+                 f"{metrics.get('step')}, {display['model_size']}px model, {shown['glyphs']} held-out glyphs")
+        for key, label in (("iou", "IoU"), ("ssim", "SSIM"), ("l1", "L1"),
+                           ("pieces_more", "share of glyphs in more pieces than the real one"),
+                           ("pieces_fewer", "share of glyphs in fewer pieces than the real one"),
+                           ("edge_ratio", "outline length / real")):
+            row = {"step": "evaluate", "machine": machine, "figure": f"{label}, {where}", "value": round(shown[key], 4),
+                   "anchor": f"real glyph traced {reference[key]:.4g}"}
+            if key in ("iou", "ssim") and reference[key]:
+                row["ratio"] = round(shown[key] / reference[key], 2)
+            rows.append(row)
+        rows.append({"step": "evaluate", "machine": machine, "figure": f"display scoring CPU ms/glyph, {where}",
+                     "value": display["ms_per_glyph"], "unit": "ms"})
     return rows
 
 
@@ -144,6 +161,12 @@ def main() -> None:
         "- evaluate: held-out quality of the run named by --quality-from (default: the last `make demo`, the CPU "
         "preset at 64 px); the zi2zi-JiT figures are a public reference under another protocol (few-shot, unseen "
         "fonts, 256 px).",
+        "- evaluate at display size: the held-out glyphs as `fontgen generate` and `fontgen vectorize` make them "
+        "by default, the outline drawn at 256 px in the target font's em box against the real glyph FreeType draws "
+        "there; pieces are 8-connected ink components of 16 px or more (1/4096 of the image); the anchor is the "
+        "real glyph at the model's size through the same path (the best a perfect model could score at that "
+        "size), ratio = value / anchor. Rows are absent until the run named by --quality-from was evaluated with "
+        "display scoring (the default of `fontgen evaluate`).",
     ]
     if not gpu and not gpu_file.is_file():
         notes.append("- No GPU rows yet: no GPU was available to the sessions that ran this.")

@@ -370,19 +370,30 @@ def vectorize(workdir: Workdir, glyph_dir, out, force, merge_into, replace, work
 @click.option("--data", type=click.Path(file_okay=False, path_type=Path),
               help="Dataset folder. Default: the one the checkpoint was trained on.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Where metrics.json and worst.png go. Default: RUN/eval (RUN/eval-DATA with another --data).")
+              help="Where metrics.json, worst.png and worst-display.png go. Default: RUN/eval (RUN/eval-DATA "
+                   "with another --data).")
 @click.option("--force", is_flag=True, help="Write into --out even if it is a folder fontgen did not write.")
 @click.option("--compare", "compare_run", type=click.Path(file_okay=False, path_type=Path),
               help="A second run folder to evaluate on the same data and print side by side.")
 @click.option("--batch-size", type=int, default=64, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--display/--no-display", default=True, show_default=True,
+              help="Also score what a designer sees: each glyph generated and vectorized with the defaults, its "
+                   "outline drawn at 256 px against the real glyph (IoU, SSIM, L1, pieces, edge); worst-display.png.")
+@click.option("--display-glyphs", type=click.IntRange(min=1), metavar="N",
+              help="Display-size scoring on at most N held-out glyphs per style, evenly spread (tracing and "
+                   "scoring take 30-60 ms a glyph on a CPU core). Default: all of them.")
 @click.pass_obj
-def evaluate(workdir: Workdir, run_dir, checkpoint, data, out, force, compare_run, batch_size, device):
-    """Measure quality on held-out characters: L1, RMSE, SSIM, IoU per style and overall.
+def evaluate(workdir: Workdir, run_dir, checkpoint, data, out, force, compare_run, batch_size, device, display,
+             display_glyphs):
+    """Measure quality on held-out characters, per style and overall: L1, RMSE, SSIM, IoU at
+    the model's size; and at display size (256 px), through generate + vectorize: IoU, SSIM,
+    L1, shares of glyphs broken into more or merged into fewer pieces, outline length ratio.
 
     \b
     Examples:
       fontgen evaluate
+      fontgen evaluate --display-glyphs 50
       fontgen evaluate --run fontgen-work/runs/a --compare fontgen-work/runs/b
     """
     from fontgen import evaluate as evaluate_step
@@ -390,15 +401,19 @@ def evaluate(workdir: Workdir, run_dir, checkpoint, data, out, force, compare_ru
 
     path = resolve_checkpoint(run_dir, checkpoint, workdir)
     job = evaluate_step.EvaluateJob(checkpoint=path, out=out, data=data, force=force, batch_size=batch_size,
-                                    device=device)
+                                    device=device, display=display, display_glyphs=display_glyphs)
     log = lambda line: click.echo(line, err=True)  # noqa: E731
     results = evaluate_step.evaluate_checkpoint(job, log=log)
     other = None
     if compare_run:
         other_path = resolve_checkpoint(compare_run, None, workdir)
         other_job = evaluate_step.EvaluateJob(checkpoint=other_path, data=data or Path(results["dataset"]),
-                                              batch_size=batch_size, device=device)
+                                              batch_size=batch_size, device=device, display=display,
+                                              display_glyphs=display_glyphs)
         other = evaluate_step.evaluate_checkpoint(other_job, log=log)
         click.echo(f"A = {path} (step {results['step']})\nB = {other_path} (step {other['step']})")
     click.echo(evaluate_step.format_table(results, other))
-    click.echo(f"metrics {Path(results['out']) / 'metrics.json'}; worst glyphs {Path(results['out']) / 'worst.png'}")
+    sheets = Path(results["out"]) / "worst.png"
+    if "display" in results:
+        sheets = f"{sheets}, {Path(results['out']) / 'worst-display.png'} (display size)"
+    click.echo(f"metrics {Path(results['out']) / 'metrics.json'}; worst glyphs {sheets}")

@@ -1195,6 +1195,35 @@ def trace_quadratic_px(image: np.ndarray, opts: TraceOptions = TraceOptions()) -
     return [c for c in (_quadratic_contour(s, opts.quad_error) for s in trace_curves(image, opts)) if len(c) >= 2]
 
 
+def draw_outline(contours: list[Contour], geometry: Geometry, supersample: int = 4) -> np.ndarray:
+    """uint8 image (0 = ink, geometry.image_size square) of contours in the geometry's font
+    units: flattened, placed by the geometry and filled by `rasterize_polygons`."""
+    polys = []
+    for c in contours:
+        flat = flatten_contour(c)
+        x, y = geometry.to_pixels(flat[:, 0], flat[:, 1])
+        polys.append(np.column_stack([x, y]))
+    coverage = rasterize_polygons(polys, geometry.image_size, supersample)
+    return np.round(255.0 * (1.0 - coverage)).astype(np.uint8)
+
+
+def trace_for_display(image: np.ndarray, geometry: Geometry, display: Geometry,
+                      opts: TraceOptions = TraceOptions()) -> np.ndarray:
+    """What `fontgen vectorize` makes of one glyph image, drawn at display size.
+
+    `image` is a glyph in `geometry` (the em box at the image's size, as in a generated-glyph
+    manifest). It is traced as `vectorize` traces it (`trace_glyph` with `opts`), placed in
+    the em box of the font it goes into (`display`'s units per em and em bottom, as
+    `merge_into_font` places it), rounded to whole font units as glyf stores them, and
+    rasterised in `display` (e.g. the target font's em box at 256 px, `Geometry.resized`).
+    Returns a uint8 image at `display.image_size` (0 = ink): the outline a designer sees,
+    to compare with the real glyph drawn by `GlyphRenderer` in the same `display` geometry.
+    """
+    contours = map_contours(trace_glyph(image, geometry, opts), geometry, display.units_per_em, display.em_bottom)
+    rounded = [[(math.floor(x + 0.5), math.floor(y + 0.5), on) for x, y, on in c] for c in contours]
+    return draw_outline(rounded, display)
+
+
 # ---------------------------------------------------------------------------------------
 # Reading a generated-glyph folder
 

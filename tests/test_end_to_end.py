@@ -39,5 +39,7 @@ def test_render_train_generate_vectorize_evaluate(tmp_path, sample_chars):
     assert ots.sanitize(str(fonts[0]), str(tmp_path / "ots-out.ttf"), capture_output=True).returncode == 0
 
     result = fontgen(tmp_path, "evaluate")
-    assert "overall" in result.stdout
-    assert (tmp_path / "runs" / "latest" / "eval" / "metrics.json").is_file()
+    assert "overall" in result.stdout and "display size (256 px)" in result.stdout
+    metrics = json.loads((tmp_path / "runs" / "latest" / "eval" / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["display"]["overall"]["glyphs"] == metrics["overall"]["glyphs"]  # all held-out glyphs
+    assert (tmp_path / "runs" / "latest" / "eval" / "worst-display.png").is_file()

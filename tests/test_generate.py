@@ -122,7 +122,7 @@ def test_structure_check_flags_empty_and_shattered_glyphs():
 
 
 def test_evaluate_reports_metrics_on_held_out_glyphs(workdir, small_dataset, tiny_run):
-    result = invoke(workdir, "evaluate")
+    result = invoke(workdir, "evaluate", "--display-glyphs", "2")  # display size in depth: test_evaluate.py
     assert result.exit_code == 0, result.output
     metrics = json.loads((tiny_run.parent / "eval" / "metrics.json").read_text(encoding="utf-8"))
     data = load_dataset(small_dataset)
@@ -131,6 +131,8 @@ def test_evaluate_reports_metrics_on_held_out_glyphs(workdir, small_dataset, tin
         assert 0 <= entry["l1"] <= entry["rmse"] <= 1 and -1 <= entry["ssim"] <= 1 and 0 <= entry["iou"] <= 1
     assert "overall" in result.output and "SSIM" in result.output
     assert (tiny_run.parent / "eval" / "worst.png").stat().st_size > 500
-    compare = invoke(workdir, "evaluate", "--compare", str(tiny_run.parent))
+    compare = invoke(workdir, "evaluate", "--compare", str(tiny_run.parent), "--display-glyphs", "2")
     assert compare.exit_code == 0, compare.output
     assert "IOU A" in compare.output and "IOU B" in compare.output
+    display = compare.output[compare.output.index("display size (256 px)"):]
+    assert "MORE A" in display and "MORE B" in display and "EDGE B" in display

@@ -340,3 +340,28 @@ def test_marching_squares_orientation_and_float_input():
     a = V.trace_quadratic_px(img)
     b = V.trace_quadratic_px(img.astype(np.float64))
     assert a == b and sum(len(c) for c in a) == 8  # two squares, 4 sharp corners each
+
+
+def test_trace_for_display_draws_the_outline_in_the_em_box_at_display_size():
+    """A real glyph at 64 px, traced as vectorize traces it and drawn at 256 px, lands on the
+    glyph FreeType draws at 256 px in the same em box: same place, same pieces."""
+    from fontgen.metrics import iou, piece_counts
+
+    font = open_font(spec(KAI))
+    small = Geometry.for_font(font, 64)
+    display = small.resized(256)
+    chars = "永国一八"  # all in the sample charset (the sample fonts are subsets)
+    drawn = np.stack([V.trace_for_display(GlyphRenderer(spec(KAI), small).render(ch), small, display) for ch in chars])
+    real = np.stack([GlyphRenderer(spec(KAI), display).render(ch) for ch in chars])
+    assert drawn.shape == real.shape == (len(chars), 256, 256) and drawn.dtype == np.uint8
+    assert (iou(drawn, real) > 0.85).all(), iou(drawn, real)
+    assert (piece_counts(drawn) == piece_counts(real)).all()
+    for a, b in zip(drawn, real):
+        ya, xa = np.nonzero(a < 128)
+        yb, xb = np.nonzero(b < 128)
+        assert abs(ya.mean() - yb.mean()) < 2 and abs(xa.mean() - xb.mean()) < 2  # no shift between em boxes
+    # the outline of a plain image in an em box with another origin moves with it
+    shifted = Geometry(**{**display.to_dict(), "baseline_y": display.baseline_y + 32})
+    moved = V.trace_for_display(GlyphRenderer(spec(KAI), small).render("一"), small, shifted)
+    assert (drawn[2][224:] == 255).all() and (moved[:32] == 255).all()  # room to move
+    assert iou(moved[None, 32:], drawn[2][None, :224])[0] > 0.99
