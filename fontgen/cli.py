@@ -198,6 +198,8 @@ def render(workdir: Workdir, source, targets, charset, chars, size, margin, val_
 @click.option("--spectral-norm/--no-spectral-norm", default=None, help="Spectral norm in D. Default: off.")
 @click.option("--augment/--no-augment", default=None,
               help="Small random scale/shift, the same for source and target. Default: off.")
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads for torch. Default: all cores but one "
+              "(a core left free keeps a busy machine from stalling every step).")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile G and D (faster steps after a slow start).")
 @click.option("--sample-every", type=int,
               help="[default: 500] Write samples/step-N.png (source | generated | target of fixed validation glyphs) every N steps.")
@@ -211,7 +213,7 @@ def render(workdir: Workdir, source, targets, charset, chars, size, margin, val_
 def train(workdir: Workdir, data, run_dir, preset, steps, batch_size, image_size, device, resume, init_from,
           freeze_encoder, l1_weight, const_weight, perceptual_weight, category_weight, vgg_weights, const_target,
           perceptual_every, d_steps, grad_clip, warmup_steps, lr, lr_schedule, ngf, ndf, norm, self_attention,
-          spectral_norm, augment, compile_, sample_every, checkpoint_every, checkpoint_minutes, seed):
+          spectral_norm, augment, threads, compile_, sample_every, checkpoint_every, checkpoint_minutes, seed):
     """Train the Zi2Zi GAN on a rendered dataset; writes a run folder with checkpoint.pt.
 
     Multi-GPU: `torchrun --nproc-per-node N -m fontgen train ...` (batch size per GPU).
@@ -235,7 +237,7 @@ def train(workdir: Workdir, data, run_dir, preset, steps, batch_size, image_size
         category_weight=category_weight, vgg_weights=vgg_weights, const_target=const_target,
         perceptual_every=perceptual_every, d_steps=d_steps, grad_clip=grad_clip, warmup_steps=warmup_steps, lr=lr,
         lr_schedule=lr_schedule, augment=augment, compile=compile_ or None, sample_every=sample_every,
-        checkpoint_every=checkpoint_every, checkpoint_minutes=checkpoint_minutes, seed=seed)
+        checkpoint_every=checkpoint_every, checkpoint_minutes=checkpoint_minutes, seed=seed, threads=threads)
     path = train_step.train(config, log=lambda line: click.echo(line, err=True))
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one line, not one per process
         click.echo(f"checkpoint {path}")

@@ -60,7 +60,7 @@ from fontgen.errors import FontgenError
 from fontgen.files import (LOCK_NAME, FolderLock, check_output_folder, clean_stale_temps, is_locked,
                            temp_path)
 from fontgen.images import from_model, resize
-from fontgen.model import ModelConfig, build_models, pick_device
+from fontgen.model import ModelConfig, build_models, pick_device, set_threads
 
 # The model fields a preset, an --init-from or a --resume checkpoint may supply.
 MODEL_FIELDS = ("image_size", "ngf", "ndf", "norm", "self_attention", "spectral_norm", "embedding_num",
@@ -71,7 +71,7 @@ DEFAULTS = {"gan_weight": 1.0, "l1_weight": 100.0, "const_weight": 5.0, "categor
             "lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "lr_schedule": 0, "augment": False, "freeze_encoder": False,
             "seed": 0, "compile": False, "sample_every": 500, "checkpoint_every": 1000, "checkpoint_minutes": 10.0}
 # About this machine, not the run: never taken from a checkpoint (None: chosen by the device).
-MACHINE_FIELDS = ("device", "bf16", "channels_last", "compile")
+MACHINE_FIELDS = ("device", "bf16", "channels_last", "compile", "threads")
 # Every option a resumed run takes back from its checkpoint.
 RESUME_FIELDS = MODEL_FIELDS + tuple(name for name in ("preset", "steps", "batch_size", "perceptual_weight",
                                                        "vgg_weights", *DEFAULTS) if name not in MACHINE_FIELDS)
@@ -143,6 +143,7 @@ class TrainConfig:
     sample_every: int | None = None
     checkpoint_every: int | None = None
     checkpoint_minutes: float | None = None  # also checkpoint when this much time passed since the last one
+    threads: int | None = None  # CPU threads for torch (None: all cores but one); about this machine
     seed: int | None = None
     progress: bool = True
 
@@ -417,6 +418,7 @@ class Trainer:
         device = self._setup_distributed(pick_device(cfg.device or "auto"))
         self.device = device
         self.cuda = device.type == "cuda"
+        self.threads = set_threads(cfg.threads)
         if cfg.resume and cfg.init_from is not None:
             raise FontgenError("--resume and --init-from exclude each other")
         self._claim_run_dir()
@@ -455,7 +457,7 @@ class Trainer:
         self.channels_last = cfg.channels_last if cfg.channels_last is not None else self.cuda
         origin = "the resumed run's settings" if cfg.resume else \
             f"preset {preset}{' (auto)' if self._auto_preset else ''}"
-        self.say(f"fontgen train: {origin} on {device}"
+        self.say(f"fontgen train: {origin} on {device}{'' if self.cuda else f' ({self.threads} threads)'}"
                  f"{f' x{self.world} processes' if self.world > 1 else ''}: {mc.image_size} px, ngf {mc.ngf}, "
                  f"ndf {mc.ndf}, batch {cfg.batch_size}{' per process' if self.world > 1 else ''}, {cfg.steps} steps "
                  f"({len(self.train_rows)} training pairs, {self.steps_per_epoch} steps/epoch)"
@@ -856,6 +858,21 @@ class Trainer:
             previous[sig] = signal.signal(sig, ask_stop)
         return lambda: [signal.signal(sig, handler) for sig, handler in previous.items()]
 
+    SLOW_FACTOR = 3.0  # warn when steps run this many times slower than the best so far
+
+    def _watch_speed(self, step: int, ips_avg: float) -> None:
+        """Warn once when steps become far slower than this run's best (a busy CPU, usually)."""
+        if step - self.start_step < 10 or getattr(self, "_warned_slow", False):
+            return
+        self._best_ips = max(getattr(self, "_best_ips", 0.0), ips_avg)
+        if ips_avg * self.SLOW_FACTOR < self._best_ips:
+            self._warned_slow = True
+            hint = "" if self.cuda or self.threads == 1 else (
+                f" With {self.threads} threads a busy CPU stalls every step: try --threads 1.")
+            self.say(f"fontgen train: warning: steps are {self._best_ips / ips_avg:.0f}x slower than earlier in "
+                     f"this run ({ips_avg:.1f} images/s, was {self._best_ips:.1f}); is another process using the "
+                     f"{'GPU' if self.cuda else 'CPU'}?{hint}")
+
     def _should(self, stop: bool, due: bool) -> tuple[bool, bool]:
         """(stop, checkpoint due) agreed by every process, so all of them save the same step."""
         if not self.distributed:
@@ -918,6 +935,7 @@ class Trainer:
                 ips = self.global_batch / max(now - t_last, 1e-9)
                 t_last = now
                 ips_avg = ips if ips_avg is None else 0.9 * ips_avg + 0.1 * ips
+                self._watch_speed(step, ips_avg)
                 if not all(math.isfinite(v) for v in values):
                     bad = ", ".join(f"{n}={v}" for n, v in zip(names, values) if not math.isfinite(v))
                     kept = (f"the last good checkpoint {self.ckpt_path} (step {self.saved_step}) is kept"

@@ -427,3 +427,36 @@ def test_cli_train_and_resume(train_data, tmp_path):
     for option in ("--l1-weight", "--const-weight", "--perceptual-weight", "--category-weight", "--vgg-weights",
                    "--resume", "--init-from", "--freeze-encoder", "--lr-schedule", "--preset", "--d-steps"):
         assert option in help_text
+
+
+def test_threads_option_and_slow_step_warning(train_data, tmp_path, monkeypatch):
+    import time as time_module
+
+    from fontgen.model import default_threads
+
+    assert default_threads() == max(1, len(os.sched_getaffinity(0)) - 1)
+    said = []
+    real_step = Trainer.train_step
+
+    def slower_after_12(self, step, *args):
+        if step >= 12:
+            time_module.sleep(0.25)  # another process took the CPU
+        return real_step(self, step, *args)
+
+    monkeypatch.setattr(Trainer, "train_step", slower_after_12)
+    torch.set_num_threads(1)
+    train(tiny(train_data, tmp_path, steps=30, threads=2), log=said.append)
+    assert torch.get_num_threads() == 2
+    torch.set_num_threads(1)
+    assert any("on cpu (2 threads)" in line for line in said)
+    warnings = [line for line in said if "slower than earlier in this run" in line]
+    assert len(warnings) == 1 and "--threads 1" in warnings[0]
+
+
+def test_cli_threads_option(train_data, tmp_path):
+    from fontgen.cli import cli
+
+    result = CliRunner().invoke(cli, ["--workdir", str(tmp_path), "train", "--data", str(train_data), "--preset",
+                                      "tiny", "--steps", "2", "--threads", "1", "--perceptual-weight", "0"])
+    assert result.exit_code == 0 and "(1 threads)" in result.output, result.output
+    assert "--threads" in CliRunner().invoke(cli, ["train", "--help"]).output
