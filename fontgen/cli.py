@@ -324,10 +324,15 @@ def generate(workdir: Workdir, style, run_dir, checkpoint, target_font, chars, c
 @click.option("--min-speck-area", "min_speck_area", type=float, default=3.0, show_default=True,
               help="Drop ink specks and holes smaller than this, square pixels.")
 @click.option("--min-iou", "min_iou", type=float, default=0.75, show_default=True,
-              help="Fail when a glyph rendered back from the font matches its image worse than this (IoU).")
+              help="Leave out a glyph whose outline, rendered back from the font, matches its image worse than "
+                   "this (IoU); the summary and OUT-left-out.txt list them.")
+@click.option("--strict", is_flag=True, help="Refuse the whole font (write nothing) if any glyph is below --min-iou.")
+@click.option("--family", metavar="NAME", help="Family name of the written font. Default: \"<Family> fontgen\" "
+              "(with --merge-into, the target's family plus \"fontgen\": a modified font must not carry the "
+              "original's name).")
 @click.pass_obj
 def vectorize(workdir: Workdir, glyph_dir, out, force, merge_into, replace, workers, units_per_em, em_top, margin,
-              fit_error, corner_angle, smooth, min_speck_area, min_iou):
+              fit_error, corner_angle, smooth, min_speck_area, min_iou, strict, family):
     """Trace generated glyph images into outlines and write a verified TTF.
 
     GLYPH_DIR holds uXXXX.png images and manifest.json (default: the newest folder under
@@ -360,7 +365,8 @@ def vectorize(workdir: Workdir, glyph_dir, out, force, merge_into, replace, work
                                smooth=smooth)
     result = vec.vectorize_folder(glyph_dir, out=out, merge_into=merge_into, replace=replace, workers=workers,
                                   units_per_em=units_per_em, em_top=em_top, margin=margin, options=options,
-                                  fonts_dir=workdir.fonts, min_iou=min_iou, force=force)
+                                  fonts_dir=workdir.fonts, min_iou=min_iou, force=force, strict=strict,
+                                  family=family, log=lambda line: click.echo(line, err=True))
     click.echo(result.summary())
 
 

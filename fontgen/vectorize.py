@@ -185,6 +185,9 @@ try:
         _numba.config.CACHE_DIR = _cache_dir
     _njit = _numba.njit(cache=_cache_dir is not None, nogil=True, error_model="numpy")
 except ImportError:  # pragma: no cover - numba is a dependency; this keeps a (slow) fallback
+    _numba = None
+    _cache_dir = None
+
     def _njit(f):
         return f
 
@@ -1382,6 +1385,16 @@ def _trace_job(args):
     return trace_glyph(image, geometry, opts)
 
 
+def kernels_cached() -> bool:
+    """Whether numba has the tracing kernels compiled in its cache (else the first use compiles them)."""
+    if _numba is None:
+        return True  # nothing to compile
+    if _cache_dir is None:
+        return False
+    where = Path(_cache_dir) if _cache_dir else Path(__file__).resolve().parent / "__pycache__"
+    return where.is_dir() and any(where.rglob("vectorize*.nbi"))
+
+
 def warm_up() -> None:
     """Compile the tracing kernels now (numba; later processes load them from the cache)."""
     img = np.full((16, 16), 255, np.uint8)
@@ -1391,11 +1404,13 @@ def warm_up() -> None:
 
 
 def trace_folder(folder: GlyphFolder, opts: TraceOptions = TraceOptions(), workers: int | None = None,
-                 progress: bool = True) -> dict[int, list[Contour]]:
+                 progress: bool = True, log=None) -> dict[int, list[Contour]]:
     """Trace every image of a folder (in worker processes), codepoint -> contours."""
     from tqdm import tqdm
 
     workers = default_workers() if workers is None else max(1, int(workers))
+    if log is not None and not kernels_cached():
+        log("vectorize: compiling the tracer (first use only, about a minute; cached after that)")
     warm_up()  # compile (or load the cached kernels) once here, not in every worker
     items = list(folder.files.items())
     jobs = [(str(p), folder.geometry.to_dict(), opts) for _, p in items]
@@ -1477,7 +1492,8 @@ def _set_bit(value: int, bit: int) -> int:
 
 
 def write_standalone_font(glyphs: dict[int, list[Contour]], geometry: Geometry, out_path: Path,
-                          family: str, style_id: int | None = None, units_per_em: int = 1000) -> dict:
+                          family: str, style_id: int | None = None, units_per_em: int = 1000,
+                          family_given: bool = False) -> dict:
     """Write a new TTF holding only the traced glyphs (CJK metrics, UPM `units_per_em`).
 
     `glyphs` maps codepoints to contours in the geometry's font units. Writes to a
@@ -1515,9 +1531,9 @@ def write_standalone_font(glyphs: dict[int, list[Contour]], geometry: Geometry, 
     fb.setupHorizontalHeader(ascent=win_ascent, descent=-win_descent, lineGap=0)
     fb.setupVerticalMetrics(vmetrics)
     fb.setupVerticalHeader(ascent=upm // 2, descent=-(upm - upm // 2), lineGap=0)
-    fam = f"{family} fontgen"
-    ps_family = _ps_name(f"{_ascii(family)}fontgen")
-    if style_id is not None:
+    fam = family if family_given else f"{family} fontgen"
+    ps_family = _ps_name(_ascii(fam) or "fontgen")
+    if style_id is not None and not family_given:
         ps_family = _ps_name(f"{ps_family}-style{style_id}")
     fb.setupNameTable({
         "familyName": fam,
@@ -1580,9 +1596,59 @@ def _record_fontgen(font) -> None:
     name = font["name"] if "name" in font else None
     if name is None:
         return
-    version = name.getDebugName(5) or "Version 1.000"
-    if FONTGEN_MARK not in version:
-        name.setName(f"{version}; {FONTGEN_MARK} {__version__}", 5, 3, 1, 0x409)
+    for record in list(name.names):
+        if record.nameID == 5 and FONTGEN_MARK not in record.toUnicode():
+            record.string = f"{record.toUnicode()}; {FONTGEN_MARK} {__version__}"
+    if not name.getDebugName(5):
+        name.setName(f"Version 1.000; {FONTGEN_MARK} {__version__}", 5, 3, 1, 0x409)
+    description = name.getDebugName(10)
+    note = "Glyphs added by fontgen (Zi2Zi GAN, traced to outlines)."
+    name.setName(f"{description} {note}" if description else note, 10, 3, 1, 0x409)
+
+
+def rename_family(font, family: str | None = None) -> tuple[str, str]:
+    """Give a merged font its own names: the family becomes `family` (default "<Family> fontgen").
+
+    A modified font under the original name clashes with the installed original, and many
+    CJK fonts' licences (OFL Reserved Font Names, the IPA licence) forbid it. Family, full,
+    PostScript and unique names change in every language; copyright, licence and
+    trademark entries stay. Returns (old family, new family).
+    """
+    from fontgen.fonts import family_name
+
+    name = font["name"]
+    old = family_name(font)
+    new = family or f"{old} {FONTGEN_MARK}"
+    subfamily = name.getDebugName(17) or name.getDebugName(2) or "Regular"
+    ps = _ps_name(f"{_ascii(new) or 'Fontgen'}-{_ascii(subfamily) or 'Regular'}")[:63]
+    for record in name.names:
+        text = record.toUnicode()
+        if record.nameID in (1, 16, 21):  # family, typographic family, WWS family: per language
+            record.string = family or f"{text} {FONTGEN_MARK}"
+        elif record.nameID == 4:  # full name: the family plus the style, unless Regular
+            sub = (name.getName(17, record.platformID, record.platEncID, record.langID)
+                   or name.getName(2, record.platformID, record.platEncID, record.langID))
+            sub = str(sub) if sub else ""
+            if family:
+                record.string = family if sub in ("", "Regular") else f"{family} {sub}"
+            else:
+                record.string = _insert_mark(text, sub)
+        elif record.nameID in (6, 20):
+            record.string = ps
+        elif record.nameID == 3:
+            record.string = f"{FONTGEN_MARK}:{ps}:{time.strftime('%Y%m%d')}"
+    if "CFF " in font:
+        font["CFF "].cff.fontNames = [ps]
+    return old, new
+
+
+def _insert_mark(full: str, sub: str) -> str:
+    """"Noto Serif CJK SC Bold" -> "Noto Serif CJK SC fontgen Bold"."""
+    if sub and sub != "Regular" and full.endswith(" " + sub):
+        return f"{full[: -len(sub) - 1]} {FONTGEN_MARK} {sub}"
+    if full.endswith(" Regular"):
+        return f"{full[: -len(' Regular')]} {FONTGEN_MARK}"
+    return f"{full} {FONTGEN_MARK}"
 
 
 def written_by_vectorize(path: Path) -> bool:
@@ -1671,7 +1737,7 @@ def _cff_to_glyf(font, notes: list[str]) -> None:
 
 
 def merge_into_font(glyphs: dict[int, list[Contour]], geometry: Geometry, target: FontSpec, out_path: Path,
-                    replace: bool = False) -> dict:
+                    replace: bool = False, family: str | None = None) -> dict:
     """Write a copy of `target` plus the traced glyphs (scaled to its UPM and em box).
 
     Existing glyphs and their metrics are kept; a codepoint the target already maps is
@@ -1688,6 +1754,11 @@ def merge_into_font(glyphs: dict[int, list[Contour]], geometry: Geometry, target
                      "(.woff / .woff2 for a web font, else plain OpenType)")
         font.flavor = None  # verified as plain sfnt; the web flavour is applied when the file is kept
     _record_fontgen(font)
+    old_family, new_family = rename_family(font, family)
+    licence = font["name"].getDebugName(13) or font["name"].getDebugName(0) or ""
+    notes.append(f"renamed \"{old_family}\" to \"{new_family}\" (--family to choose), so it does not clash with "
+                 "the original; copyright and licence entries are kept, and the original font's licence applies "
+                 f"to this one{': ' + licence.splitlines()[0][:160] if licence else ''}")
     if "CFF2" in font:
         raise FontgenError(f"{target}: CFF2 (variable PostScript) fonts are not supported for --merge-into")
     if "CFF " in font:
@@ -1788,7 +1859,7 @@ def merge_into_font(glyphs: dict[int, list[Contour]], geometry: Geometry, target
     except Exception as exc:  # noqa: BLE001 - fontTools raises many kinds
         tmp.unlink(missing_ok=True)
         raise FontgenError(f"could not write the merged font ({type(exc).__name__}: {exc})") from None
-    return {"tmp": tmp, "added": sorted(todo), "skipped": skipped, "notes": notes,
+    return {"tmp": tmp, "added": sorted(todo), "skipped": skipped, "notes": notes, "family": new_family,
             "units_per_em": upm, "em_top": em_top, "em_bottom": em_bottom, "em_source": em_source,
             "advance": advance}
 
@@ -1801,8 +1872,15 @@ def _render_margin(geometry: Geometry) -> float:
     return (geometry.image_size - geometry.scale * geometry.units_per_em) / 2
 
 
-def verify_font(path: Path, sources: dict[int, Path], geometry: Geometry, min_iou: float = 0.75) -> dict:
-    """Check a written font: fontTools, OTS, cmap, FreeType render-back IoU per glyph."""
+def verify_font(path: Path, sources: dict[int, Path], geometry: Geometry, min_iou: float = 0.75,
+                progress: bool = False) -> dict:
+    """Check a written font: fontTools, OTS, cmap, FreeType render-back IoU per glyph.
+
+    A broken font is an error; glyphs that render back below `min_iou` are listed in
+    info["below"] (codepoint -> IoU) for the caller to leave out or refuse.
+    """
+    from tqdm import tqdm
+
     import ots
     from fontTools.ttLib import TTFont
 
@@ -1822,18 +1900,16 @@ def verify_font(path: Path, sources: dict[int, Path], geometry: Geometry, min_io
     ver = Geometry.for_font(font, geometry.image_size, _render_margin(geometry))
     renderer = GlyphRenderer(FontSpec(Path(path)), ver)
     ious = {}
-    for cp, src in sources.items():
+    for cp, src in tqdm(sources.items(), total=len(sources), desc="verifying", unit="glyph", disable=not progress,
+                        leave=False):
         source = load_glyph_image(src, geometry.image_size) < 128
         back = renderer.render(chr(cp)) < 128
         ious[cp] = ink_iou(source, back)
     values = np.array(list(ious.values()))
     worst_cp = min(ious, key=ious.get)
-    info = {"iou": ious, "iou_mean": float(values.mean()), "iou_worst": float(values.min()),
-            "worst_codepoint": worst_cp, "ots": "passed", "render_geometry": ver}
-    if info["iou_worst"] < min_iou:
-        raise FontgenError(f"verification failed: {chr(worst_cp)} (U+{worst_cp:04X}, {sources[worst_cp].name}) "
-                           f"renders back with IoU {info['iou_worst']:.3f} < {min_iou} against its image")
-    return info
+    return {"iou": ious, "iou_mean": float(values.mean()), "iou_worst": float(values.min()),
+            "worst_codepoint": worst_cp, "ots": "passed", "render_geometry": ver,
+            "below": {cp: v for cp, v in ious.items() if v < min_iou}}
 
 
 def write_specimen(font_path: Path, codepoints: list[int], out_png: Path, cell: int = 96, columns: int = 12,
@@ -1873,6 +1949,9 @@ class VectorizeResult:
     notes: list[str] = field(default_factory=list)
     geometry_source: str = "manifest"
     seconds: float = 0.0
+    left_out: dict[int, float] = field(default_factory=dict)  # codepoint -> render-back IoU below min_iou
+    left_out_file: Path | None = None
+    min_iou: float = 0.75
 
     def summary(self) -> str:
         n = max(self.glyphs, 1)
@@ -1888,6 +1967,11 @@ class VectorizeResult:
             f"font:      {self.font_path}",
             f"specimen:  {self.specimen_path}",
         ]
+        if self.left_out:
+            shown = "".join(chr(cp) for cp in list(self.left_out)[:40])
+            lines.append(f"left out:  {len(self.left_out)} glyphs whose outline renders back below IoU {self.min_iou}: "
+                         f"{shown}{'...' if len(self.left_out) > 40 else ''} (list: {self.left_out_file}); look at "
+                         "their images, try --smooth 0 or a lower --min-iou, or --strict to refuse such a font")
         lines += [f"note:      {note}" for note in self.notes]
         return "\n".join(lines)
 
@@ -1902,8 +1986,13 @@ def vectorize_folder(glyph_dir: Path, out: Path | None = None, merge_into: str |
                      replace: bool = False, workers: int | None = None, units_per_em: int | None = None,
                      em_top: float | None = None, margin: float | None = None,
                      options: TraceOptions = TraceOptions(), fonts_dir: Path = Path("fontgen-work/fonts"),
-                     min_iou: float = 0.75, progress: bool = True, force: bool = False) -> VectorizeResult:
-    """Trace a generated-glyph folder and write a verified TTF (standalone or merged)."""
+                     min_iou: float = 0.75, progress: bool = True, force: bool = False, strict: bool = False,
+                     family: str | None = None, log=None) -> VectorizeResult:
+    """Trace a generated-glyph folder and write a verified TTF (standalone or merged).
+
+    Glyphs whose outline renders back below `min_iou` are left out (listed in the result
+    and in OUT-left-out.txt); `strict` refuses the whole font instead.
+    """
     start = time.perf_counter()
     folder = read_glyph_folder(Path(glyph_dir), units_per_em, em_top, margin)
     target = FontSpec.parse(merge_into) if isinstance(merge_into, (str, Path)) else merge_into
@@ -1921,32 +2010,57 @@ def vectorize_folder(glyph_dir: Path, out: Path | None = None, merge_into: str |
     clean_stale_temps(out.parent)
     if target is not None:
         open_font(target)  # fail early on a bad target, before tracing
-    traced = trace_folder(folder, options, workers, progress)
+    traced = trace_folder(folder, options, workers, progress, log)
     notes: list[str] = []
-    if target is not None:
-        info = merge_into_font(traced, folder.geometry, target, out, replace)
-        notes += info["notes"]
-        written = info["added"]
-        skipped = info["skipped"]
-        if not written:
+
+    def build(glyphs: dict) -> tuple[dict, list[int], list[int]]:
+        if target is None:
+            info = write_standalone_font(glyphs, folder.geometry, out, family or folder.family, folder.style_id,
+                                         family_given=family is not None)
+            return info, list(glyphs), []
+        info = merge_into_font(glyphs, folder.geometry, target, out, replace, family)
+        if not info["added"]:
             Path(info["tmp"]).unlink(missing_ok=True)
-            raise FontgenError(f"{target} already has all {len(skipped)} characters of {folder.path}; "
+            raise FontgenError(f"{target} already has all {len(info['skipped'])} characters of {folder.path}; "
                                "pass --replace to use the generated glyphs instead")
-    else:
-        info = write_standalone_font(traced, folder.geometry, out, folder.family, folder.style_id)
-        written, skipped = list(traced), []
-    tmp = Path(info["tmp"])
+        return info, info["added"], info["skipped"]
+
+    info, written, skipped = build(traced)
     if out.suffix.lower() == ".otf":
         notes.append("the font has TrueType outlines; consider naming it .ttf rather than .otf")
     elif out.suffix.lower() in WEB_FLAVORS:
         notes.append(f"written as {WEB_FLAVORS[out.suffix.lower()].upper()} (a web font), as its name asks")
+    left_out: dict[int, float] = {}
+    tmp = Path(info["tmp"])
     try:
-        check = verify_font(tmp, {cp: folder.files[cp] for cp in written}, folder.geometry, min_iou)
+        check = verify_font(tmp, {cp: folder.files[cp] for cp in written}, folder.geometry, min_iou, progress)
+        if check["below"]:
+            left_out = dict(sorted(check["below"].items(), key=lambda kv: kv[1]))
+            worst_cp = next(iter(left_out))
+            if strict or len(left_out) == len(written):
+                raise FontgenError(
+                    f"verification failed: {len(left_out)} of {len(written)} glyphs render back below --min-iou "
+                    f"{min_iou}, worst {chr(worst_cp)} (U+{worst_cp:04X}, {folder.files[worst_cp].name}) with IoU "
+                    f"{left_out[worst_cp]:.3f}; nothing was written. Look at those images, try --smooth 0, or "
+                    "lower --min-iou")
+            tmp.unlink(missing_ok=True)
+            info, written, skipped = build({cp: c for cp, c in traced.items() if cp not in left_out})
+            tmp = Path(info["tmp"])
+            check = verify_font(tmp, {cp: folder.files[cp] for cp in written}, folder.geometry, min_iou, progress)
         specimen = out.with_name(out.stem + "-specimen.png")
         write_specimen(tmp, written, specimen)
         _keep_font(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
+    notes += info.get("notes", [])
+    left_out_file = out.with_name(out.stem + "-left-out.txt")
+    if left_out:
+        lines = [f"{chr(cp)}\tU+{cp:04X}\t{folder.files[cp].name}\tIoU {iou:.3f}" for cp, iou in left_out.items()]
+        left_out_file.write_text(f"# glyphs left out of {out.name}: their outline renders back with IoU below "
+                                 f"--min-iou {min_iou} against the image\n" + "\n".join(lines) + "\n",
+                                 encoding="utf-8")
+    else:
+        left_out_file.unlink(missing_ok=True)  # an older run's list no longer applies
     from fontTools.ttLib import TTFont
 
     font = TTFont(str(out))
@@ -1963,5 +2077,6 @@ def vectorize_folder(glyph_dir: Path, out: Path | None = None, merge_into: str |
     return VectorizeResult(font_path=out, specimen_path=specimen, glyphs=len(written), contours=contours,
                            on_points=on, off_points=off, iou_mean=check["iou_mean"], iou_worst=check["iou_worst"],
                            worst_codepoint=check["worst_codepoint"], skipped=skipped, notes=notes,
-                           geometry_source=folder.geometry_source, seconds=time.perf_counter() - start)
+                           geometry_source=folder.geometry_source, seconds=time.perf_counter() - start,
+                           left_out=left_out, left_out_file=left_out_file if left_out else None, min_iou=min_iou)
 

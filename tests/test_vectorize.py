@@ -365,3 +365,60 @@ def test_trace_for_display_draws_the_outline_in_the_em_box_at_display_size():
     moved = V.trace_for_display(GlyphRenderer(spec(KAI), small).render("一"), small, shifted)
     assert (drawn[2][224:] == 255).all() and (moved[:32] == 255).all()  # room to move
     assert iou(moved[None, 32:], drawn[2][None, :224])[0] > 0.99
+
+
+def test_glyphs_below_min_iou_are_left_out_not_the_font(tmp_path):
+    """One bad glyph no longer throws the font away: it is left out, listed, and the rest is written."""
+    folder = tmp_path / "glyphs"
+    write_folder(KAI, "永国口", folder)
+    speckled = np.array(Image.open(folder / "u53E3.png"))
+    rng = np.random.default_rng(0)
+    speckled[rng.random(speckled.shape) < 0.02] = 0  # 口 dusted with specks the tracer drops
+    Image.fromarray(speckled).save(folder / "u53E3.png")
+    log = []
+    result = V.vectorize_folder(folder, out=tmp_path / "font.ttf", min_iou=0.97, progress=False, log=log.append)
+    assert list(result.left_out) == [ord("口")] and result.glyphs == 2
+    cmap = TTFont(str(tmp_path / "font.ttf")).getBestCmap()
+    assert ord("永") in cmap and ord("口") not in cmap
+    listed = (tmp_path / "font-left-out.txt").read_text(encoding="utf-8")
+    assert "U+53E3" in listed and "u53E3.png" in listed
+    assert "left out:  1 glyphs" in result.summary() and "--min-iou" in result.summary()
+    before = (tmp_path / "font.ttf").read_bytes()
+    with pytest.raises(FontgenError, match=r"1 of 3 glyphs render back below --min-iou 0.97.*nothing was written"):
+        V.vectorize_folder(folder, out=tmp_path / "font.ttf", min_iou=0.97, progress=False, strict=True)
+    assert (tmp_path / "font.ttf").read_bytes() == before
+
+
+def test_merged_font_gets_its_own_names(tmp_path):
+    folder = tmp_path / "glyphs"
+    write_folder(KAI, "永国", folder)
+    result = V.vectorize_folder(folder, out=tmp_path / "merged.ttf", merge_into=spec(KAI), replace=True,
+                                progress=False)
+    original, merged = TTFont(str(SAMPLE / KAI)), TTFont(str(tmp_path / "merged.ttf"))
+    family = original["name"].getDebugName(1)
+    assert merged["name"].getDebugName(1) == f"{family} fontgen"
+    assert merged["name"].getDebugName(6) != original["name"].getDebugName(6)
+    assert merged["name"].getDebugName(3) != original["name"].getDebugName(3)
+    assert "fontgen" in merged["name"].getDebugName(5) and "fontgen" in merged["name"].getDebugName(10)
+    for keep in (0, 13, 14):  # copyright and licence stay
+        assert merged["name"].getDebugName(keep) == original["name"].getDebugName(keep)
+    assert any("licence applies" in note for note in result.notes)
+    named = V.vectorize_folder(folder, out=tmp_path / "named.ttf", merge_into=spec(KAI), replace=True,
+                               progress=False, family="My Kai")
+    names = TTFont(str(named.font_path))["name"]
+    assert names.getDebugName(1) == "My Kai" and names.getDebugName(6).startswith("MyKai-")
+
+
+def test_first_use_says_it_compiles(tmp_path, monkeypatch):
+    V.warm_up()
+    assert V.kernels_cached()  # what the message is based on finds numba's cache files
+    folder = tmp_path / "glyphs"
+    write_folder(KAI, "永", folder)
+    monkeypatch.setattr(V, "kernels_cached", lambda: False)
+    log = []
+    V.vectorize_folder(folder, out=tmp_path / "f.ttf", progress=False, log=log.append)
+    assert any("compiling the tracer" in line for line in log)
+    monkeypatch.setattr(V, "kernels_cached", lambda: True)
+    log.clear()
+    V.vectorize_folder(folder, out=tmp_path / "f.ttf", progress=False, log=log.append)
+    assert not any("compiling" in line for line in log)
