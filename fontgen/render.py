@@ -152,11 +152,19 @@ def _render_with(pool, job: RenderJob, source_entry: dataset.FontEntry, target_e
     log(f"source {job.source}: {source_cov.summary()} of {len(job.chars)} requested")
     pairs: list[tuple[int, int]] = []  # (char row, style id)
     row_of = {ch: i for i, ch in enumerate(chars)}
-    covered = _map(pool, coverage_of, [(t.spec, chars, job.margin) for t in job.targets])
+    # each target over everything requested: what it lacks, and how much of that the source can draw
+    covered = _map(pool, coverage_of, [(t.spec, job.chars, job.margin) for t in job.targets])
     for target, cov in zip(job.targets, covered):
-        report[f"style {target.id} {target.name}"] = _coverage_entry(cov, len(chars))
-        log(f"style {target.id:>2} {target.name}: {cov.summary()}")
-        pairs.extend((row_of[ch], target.id) for ch in cov.present)
+        entry = report[f"style {target.id} {target.name}"] = _coverage_entry(cov, len(job.chars))
+        lacks = [ch for ch in job.chars if ch in cov.missing]
+        drawable = sum(1 for ch in lacks if ch in row_of)
+        entry.update(missing=len(lacks), missing_source_can_draw=drawable)
+        log(f"style {target.id:>2} {target.name}: {cov.summary()}; of the {len(lacks)} characters it lacks the "
+            f"source can draw {drawable}")
+        if lacks and drawable < 0.9 * len(lacks):
+            log(f"warning: style {target.id} lacks {len(lacks) - drawable} characters that the source font lacks "
+                "too: they can never be generated. Use a source font that covers the charset (e.g. Noto Sans CJK)")
+        pairs.extend((row_of[ch], target.id) for ch in cov.present if ch in row_of)
     if not pairs:
         raise FontgenError("no target font has any character of the charset; nothing to pair")
 

@@ -269,3 +269,25 @@ def test_default_render_through_the_cli(tmp_path, sample_chars):
     assert manifest["image_size"] == 64 and manifest["charset"]["chars"] == 20
     assert len(manifest["styles"]) >= 14
     assert "wrote" in result.output and math.isclose(manifest["split"]["val_fraction"], 0.1)
+
+
+def test_render_says_how_much_of_what_a_target_lacks_the_source_can_draw(tmp_path, sample_source, sample_styles,
+                                                                           sample_chars):
+    from fontgen.fonts import coverage_of
+
+    handwriting = sample_styles[12]
+    lacking = [ch for ch in sample_chars[:200] if ch in coverage_of(handwriting, sample_chars[:200]).missing][:5]
+    rare = "龘靐齉"  # in neither sample font
+    assert len(lacking) == 5 and not set(rare) & set(coverage_of(sample_source, rare).present)
+    chars = "".join(sample_chars[:20]) + "".join(lacking) + rare
+    result = CliRunner().invoke(cli, ["render", "--source", str(sample_source.path), "--target",
+                                      str(handwriting.path), "--chars", chars, "--size", "64", "--out",
+                                      str(tmp_path / "data"), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    missing = len(set(lacking) | set(rare) | {ch for ch in sample_chars[:20] if ch in
+                                               coverage_of(handwriting, sample_chars[:20]).missing})
+    assert f"of the {missing} characters it lacks the source can draw {missing - 3}" in result.output
+    assert "3 characters that the source font lacks" in result.output
+    manifest = json.loads((tmp_path / "data" / "manifest.json").read_text(encoding="utf-8"))
+    entry = next(v for k, v in manifest["coverage"].items() if k.startswith("style 0"))
+    assert (entry["missing"], entry["missing_source_can_draw"]) == (missing, missing - 3)
