@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,7 @@ class FontSpec:
 
     path: Path
     face: int = 0
+    face_given: bool = field(default=True, compare=False)  # False: no #N was written (see choose_face)
 
     @classmethod
     def parse(cls, text: str | Path) -> "FontSpec":
@@ -36,7 +37,7 @@ class FontSpec:
         path, sep, face = text.rpartition("#")
         if sep and face.isdigit():
             return cls(Path(path), int(face))
-        return cls(Path(text), 0)
+        return cls(Path(text), 0, face_given=False)
 
     def __str__(self) -> str:
         return f"{self.path}#{self.face}" if self.face else str(self.path)
@@ -67,6 +68,74 @@ def open_font(spec: FontSpec, lazy: bool = True) -> TTFont:
     if font.getBestCmap() is None:
         raise FontError(f"{spec} has no Unicode cmap")
     return font
+
+
+# Regions of CJK faces: the words a family name ends with, and Windows name-table languages.
+REGION_WORDS = {"zh-Hans": {"SC", "CN", "GB", "Simplified"}, "zh-Hant": {"TC", "TW", "Traditional"},
+                "zh-HK": {"HK"}, "ja": {"JP", "Japanese"}, "ko": {"KR", "Korean"}}
+REGION_LANGS = {0x804: "zh-Hans", 0x1004: "zh-Hans", 0x404: "zh-Hant", 0x1404: "zh-Hant", 0xC04: "zh-HK",
+                0x411: "ja", 0x412: "ko"}
+CHARSET_REGIONS = (("zh-Hans", "gb2312"), ("zh-Hant", "big5"), ("ja", "euc_jp"), ("ko", "euc_kr"))
+
+
+def face_region(font: TTFont) -> str | None:
+    """The region a CJK face is drawn for (SC, TC, HK, JP, KR), from its name; None if it does not say."""
+    words = family_name(font).replace("-", " ").split()
+    for region, tags in REGION_WORDS.items():
+        if words and words[-1] in tags:
+            return region
+    langs = {REGION_LANGS.get(r.langID) for r in font["name"].names if r.platformID == 3} - {None}
+    return langs.pop() if len(langs) == 1 else None
+
+
+def charset_region(chars) -> str | None:
+    """The region whose legacy encoding covers the most of `chars` (GB2312 first on ties)."""
+    chars = list(chars)
+    if not chars:
+        return None
+
+    def covered(codec: str) -> int:
+        count = 0
+        for ch in chars:
+            try:
+                ch.encode(codec)
+                count += 1
+            except UnicodeEncodeError:
+                pass
+        return count
+
+    counts = [(covered(codec), -i, region) for i, (region, codec) in enumerate(CHARSET_REGIONS)]
+    best = max(counts)
+    return best[2] if best[0] >= 0.5 * len(chars) else None
+
+
+def choose_face(spec: FontSpec, chars, log=None) -> FontSpec:
+    """For a collection named without #N: the face drawn for the charset's region, said aloud.
+
+    Noto Sans CJK's face 0 is Japanese; a GB2312 user wants its Simplified Chinese face.
+    Exact region first, then a face that names no region, then face 0.
+    """
+    if spec.face_given or not spec.path.is_file():
+        return spec
+    with open(spec.path, "rb") as fh:
+        if fh.read(4) != b"ttcf":
+            return spec
+    try:
+        faces = TTCollection(str(spec.path), lazy=True).fonts
+        described = [(i, family_name(f), face_region(f)) for i, f in enumerate(faces)]
+    except Exception:  # noqa: BLE001 - open_font says what is wrong with it later
+        return spec
+    if len(described) < 2:
+        return spec
+    wanted = charset_region(chars)
+    rank = {wanted: 0, None: 1}
+    index, family, region = min(described, key=lambda d: (rank.get(d[2], 2), d[0]))
+    if log is not None:
+        others = ", ".join(f"#{i} {f}{f' ({r})' if r else ''}" for i, f, r in described if i != index)
+        log(f"{spec.path} is a collection of {len(described)} faces; using #{index} {family}"
+            f"{f' ({region})' if region else ''}{f' for the {wanted} characters' if wanted else ''}. Others: "
+            f"{others}; write {spec.path}#N to choose")
+    return FontSpec(spec.path, index)
 
 
 def family_name(font: TTFont) -> str:

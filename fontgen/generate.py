@@ -24,7 +24,7 @@ from fontgen.checkpoint import load_generator
 from fontgen.dataset import load_dataset
 from fontgen.errors import FontgenError
 from fontgen.files import check_output_folder, clean_stale_temps, temp_path
-from fontgen.fonts import FontSpec, Geometry, GlyphRenderer, coverage_of, file_sha256, open_font
+from fontgen.fonts import FontSpec, Geometry, GlyphRenderer, choose_face, coverage_of, file_sha256, open_font
 from fontgen.images import from_model, glyph_sheet, ink_components, to_model
 from fontgen.model import pick_device
 
@@ -214,6 +214,8 @@ def generate_glyphs(job: GenerateJob, progress: bool = True, log=print) -> Gener
     requested, charset_label = job.chars, "requested"
     if requested is None:
         requested, charset_label = default_chars(generation)
+    if job.target_font is not None:
+        target = choose_face(target, requested, log)
     have_source = source_has(generation, requested)
     if not have_source:
         raise FontgenError(f"nothing to generate: the source font {generation.source_spec} has none of the "

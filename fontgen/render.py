@@ -18,7 +18,8 @@ from fontgen import dataset
 from fontgen.charsets import load_charset, unique_chars
 from fontgen.errors import FontgenError
 from fontgen.files import check_output_folder
-from fontgen.fonts import Coverage, FontSpec, Geometry, GlyphRenderer, coverage_of, family_name, file_sha256, open_font
+from fontgen.fonts import (Coverage, FontSpec, Geometry, GlyphRenderer, choose_face, coverage_of, family_name,
+                           file_sha256, open_font)
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "fonts_sample"
 CHUNK = 128
@@ -121,6 +122,9 @@ def render_dataset(job: RenderJob, progress: bool = True, log=print) -> RenderRe
         raise FontgenError(f"style ids must be unique, got {ids}")
 
     job.out = check_output_folder(job.out, "dataset", job.force)
+    job.source = choose_face(job.source, job.chars, log)
+    for target in job.targets:
+        target.spec = choose_face(target.spec, job.chars, log)
 
     def describe(spec: FontSpec) -> dataset.FontEntry:
         font = open_font(spec)

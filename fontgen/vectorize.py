@@ -46,7 +46,7 @@ from scipy import ndimage
 
 from fontgen.errors import FontgenError
 from fontgen.files import check_writable, clean_stale_temps, temp_path
-from fontgen.fonts import FontSpec, Geometry, GlyphRenderer, em_box_vertical, open_font
+from fontgen.fonts import FontSpec, Geometry, GlyphRenderer, choose_face, em_box_vertical, open_font
 
 # Spline-fitting tuning (measured with benchmarks/bench_vectorize.py):
 _CORNER_SKIP = 1.0  # px of arc next to a sharpened corner left out of the fit (corner rounding)
@@ -2009,6 +2009,7 @@ def vectorize_folder(glyph_dir: Path, out: Path | None = None, merge_into: str |
     check_writable(out.parent, "the font")  # before tracing, not after it
     clean_stale_temps(out.parent)
     if target is not None:
+        target = choose_face(target, [chr(cp) for cp in folder.files], log)
         open_font(target)  # fail early on a bad target, before tracing
     traced = trace_folder(folder, options, workers, progress, log)
     notes: list[str] = []

@@ -291,3 +291,32 @@ def test_render_says_how_much_of_what_a_target_lacks_the_source_can_draw(tmp_pat
     manifest = json.loads((tmp_path / "data" / "manifest.json").read_text(encoding="utf-8"))
     entry = next(v for k, v in manifest["coverage"].items() if k.startswith("style 0"))
     assert (entry["missing"], entry["missing_source_can_draw"]) == (missing, missing - 3)
+
+
+def test_a_collection_without_face_uses_the_face_of_the_charset_region(tmp_path, sample_source, sample_styles):
+    from fontTools.ttLib import TTCollection, TTFont
+
+    from fontgen.charsets import load_charset
+    from fontgen.fonts import charset_region
+
+    assert charset_region(load_charset("gb2312-1")) == "zh-Hans"
+    assert charset_region(load_charset("big5")[:500]) == "zh-Hant"
+    faces = []
+    for suffix in ("JP", "SC"):  # like Noto Sans CJK: face 0 is the Japanese one
+        font = TTFont(str(sample_styles[7].path))
+        for record in font["name"].names:
+            if record.nameID in (1, 4, 16):
+                record.string = f"Test Kai {suffix}"
+        faces.append(font)
+    collection = TTCollection()
+    collection.fonts = faces
+    collection.save(str(tmp_path / "cjk.ttc"))
+    args = ["render", "--source", str(sample_source.path), "--chars", "永国", "--size", "64", "--workers", "1"]
+    result = CliRunner().invoke(cli, args + ["--target", str(tmp_path / "cjk.ttc"), "--out", str(tmp_path / "a")])
+    assert result.exit_code == 0, result.output
+    assert "collection of 2 faces; using #1 Test Kai SC (zh-Hans)" in result.output and "#0 Test Kai JP (ja)" in result.output
+    manifest = json.loads((tmp_path / "a" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["styles"][0]["face"] == 1
+    result = CliRunner().invoke(cli, args + ["--target", f"{tmp_path / 'cjk.ttc'}#0", "--out", str(tmp_path / "b")])
+    assert result.exit_code == 0 and "collection of" not in result.output
+    assert json.loads((tmp_path / "b" / "manifest.json").read_text(encoding="utf-8"))["styles"][0]["face"] == 0
