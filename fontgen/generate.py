@@ -25,7 +25,7 @@ from fontgen.dataset import load_dataset
 from fontgen.errors import FontgenError
 from fontgen.files import check_output_folder, clean_stale_temps, temp_path
 from fontgen.fonts import FontSpec, Geometry, GlyphRenderer, choose_face, coverage_of, file_sha256, open_font
-from fontgen.images import from_model, glyph_sheet, ink_components, to_model
+from fontgen.images import from_model, glyph_sheet, ink_components, paged_sheets, to_model
 from fontgen.model import pick_device
 
 GLYPHS_FORMAT = "fontgen-glyphs"
@@ -295,9 +295,16 @@ def write_interpolation(folder: Path, generation: Generation, pair: tuple[str, s
 
 
 def write_contact_sheet(path: Path, chars: list[str], sources: np.ndarray, generated: np.ndarray,
-                        flags: list[list[str]], limit: int = 240) -> None:
-    """Pairs of cells, source | generated, labelled with the codepoint; flagged glyphs framed."""
-    count = min(len(chars), limit)
-    captions = [f"U+{ord(ch):04X}" + (" !" if found else "") for ch, found in zip(chars[:count], flags)]
-    glyph_sheet([[sources[i], generated[i]] for i in range(count)], captions,
-                emphasised=[bool(found) for found in flags[:count]]).save(path)
+                        flags: list[list[str]]) -> list[Path]:
+    """Pairs of cells, source | generated, labelled with the codepoint; flagged glyphs framed and
+    first. Every glyph is shown, a page of 240 per image (contact-sheet.png, contact-sheet-2.png, ...)."""
+    order = sorted(range(len(chars)), key=lambda i: not flags[i])  # flagged first, else in order
+
+    def page(start: int, stop: int, title: str):
+        picked = order[start:stop]
+        captions = [f"U+{ord(chars[i]):04X}" + (" !" if flags[i] else "") for i in picked]
+        return glyph_sheet([[sources[i], generated[i]] for i in picked], captions,
+                           emphasised=[bool(flags[i]) for i in picked], title=f"source | generated: {title}"
+                           + (", flagged first" if any(flags) else ""))
+
+    return paged_sheets(path, len(chars), page)

@@ -46,23 +46,56 @@ def ink_components(image: np.ndarray, min_pixels: int = 3) -> int:
     return int((sizes >= min_pixels).sum())
 
 
+SHEET_PAGE = 240  # glyphs per contact-sheet page
+
+
+def paged_sheets(path, count: int, make_page, page: int = SHEET_PAGE) -> list:
+    """Write every glyph, `page` per image: PATH, then PATH-2.png, ... `make_page(start, stop, title)`
+    returns a PIL image of glyphs start..stop. Pages of an earlier, longer run are removed."""
+    from pathlib import Path
+
+    from fontgen.files import temp_path
+
+    path = Path(path)
+    pages = max(1, -(-count // page))
+    written = []
+    for k in range(pages):
+        start, stop = k * page, min(count, (k + 1) * page)
+        title = f"{stop - start} of {count} glyphs ({start + 1}-{stop}), page {k + 1} of {pages}" if pages > 1 else \
+            f"{count} glyphs"
+        target = path if k == 0 else path.with_name(f"{path.stem}-{k + 1}{path.suffix}")
+        tmp = temp_path(target, suffix=True)
+        make_page(start, stop, title).save(tmp)
+        tmp.replace(target)
+        written.append(target)
+    k = pages + 1
+    while (stale := path.with_name(f"{path.stem}-{k}{path.suffix}")).exists():
+        stale.unlink()
+        k += 1
+    return written
+
+
 def glyph_sheet(tiles: list[list[np.ndarray]], captions: list[str], cell: int = 64, columns: int = 12,
-                stack: str = "horizontal", emphasised: list[bool] | None = None):
+                stack: str = "horizontal", emphasised: list[bool] | None = None, title: str | None = None):
     """A contact sheet: tiles of one or more glyph images (side by side or stacked), each
-    framed and captioned; emphasised tiles get a black frame. Returns a PIL image."""
+    framed and captioned; emphasised tiles get a black frame; an optional title line on top.
+    Returns a PIL image."""
     from PIL import Image, ImageDraw, ImageFont
 
     label_h, pad = 12, 4
+    top = 16 if title else 0
     across = max((len(t) for t in tiles), default=1)
     tile_w, tile_h = (across * cell, cell) if stack == "horizontal" else (cell, across * cell)
     columns = max(1, min(columns, len(tiles)))
     rows = max(1, -(-len(tiles) // columns))
-    sheet = Image.new("L", (columns * (tile_w + pad) + pad, rows * (tile_h + label_h + pad) + pad), 255)
+    sheet = Image.new("L", (columns * (tile_w + pad) + pad, top + rows * (tile_h + label_h + pad) + pad), 255)
     draw = ImageDraw.Draw(sheet)
     font = ImageFont.load_default()
+    if title:
+        draw.text((pad, 2), title, fill=0, font=font)
     for i, (tile, caption) in enumerate(zip(tiles, captions)):
         x = pad + (i % columns) * (tile_w + pad)
-        y = pad + (i // columns) * (tile_h + label_h + pad)
+        y = top + pad + (i // columns) * (tile_h + label_h + pad)
         for j, pixels in enumerate(tile):
             image = Image.fromarray(np.asarray(pixels))
             if image.size != (cell, cell):

@@ -57,6 +57,7 @@ _DOWN = 1  # smaller spline sizes tried after a fit succeeds (fewer points vs ti
 GLYPH_FILE_RE = re.compile(r"^u([0-9A-F]{4,6})\.png$")
 MAX_GLYPHS = 65535
 AUXILIARY_PNGS = {"contact-sheet.png", "preview.png", "specimen.png"}
+AUXILIARY_PAGE_RE = re.compile(r"^(contact-sheet|specimen)-\d+\.png$")  # further pages of those sheets
 
 
 # ---------------------------------------------------------------------------------------
@@ -1241,6 +1242,7 @@ class GlyphFolder:
     style_name: str | None
     target_font: str | None
     geometry_source: str  # "manifest" or "command line"
+    flagged: set[int] = field(default_factory=set)  # codepoints generate flagged (nearly empty, fragmented)
 
 
 def geometry_from_options(image_size: int, units_per_em: int, em_top: float | None = None,
@@ -1314,7 +1316,7 @@ def read_glyph_folder(folder: Path, units_per_em: int | None = None, em_top: flo
     for p in sorted(folder.iterdir()):
         if p.name.startswith(".") or not p.is_file() or p.suffix.lower() != ".png":
             continue
-        if p.name in AUXILIARY_PNGS or p.name.endswith("-specimen.png"):
+        if p.name in AUXILIARY_PNGS or AUXILIARY_PAGE_RE.match(p.name) or "-specimen" in p.name:
             continue  # generate's contact sheet and the like are not glyphs
         m = GLYPH_FILE_RE.match(p.name)
         if not m:
@@ -1371,7 +1373,14 @@ def read_glyph_folder(folder: Path, units_per_em: int | None = None, em_top: flo
                        family=str(style.get("family") or style.get("name") or folder.name),
                        style_id=style_id if isinstance(style_id, int) else None,
                        style_name=style.get("name"), target_font=(manifest or {}).get("target_font"),
-                       geometry_source=source)
+                       geometry_source=source, flagged=_flagged(manifest))
+
+
+def _flagged(manifest: dict | None) -> set[int]:
+    glyphs = (manifest or {}).get("glyphs")
+    if not isinstance(glyphs, list):
+        return set()
+    return {int(g["codepoint"]) for g in glyphs if isinstance(g, dict) and g.get("flags") and "codepoint" in g}
 
 
 # ---------------------------------------------------------------------------------------
@@ -1913,21 +1922,92 @@ def verify_font(path: Path, sources: dict[int, Path], geometry: Geometry, min_io
 
 
 def write_specimen(font_path: Path, codepoints: list[int], out_png: Path, cell: int = 96, columns: int = 12,
-                   limit: int = 240) -> int:
-    """A grid of glyphs rendered from the written font, each labelled with its codepoint."""
+                   first: set[int] | None = None) -> list[Path]:
+    """Every written glyph rendered from the font, labelled with its codepoint, 240 per page
+    (OUT-specimen.png, OUT-specimen-2.png, ...); codepoints in `first` (flagged ones) lead."""
     from fontTools.ttLib import TTFont
 
-    from fontgen.images import glyph_sheet
+    from fontgen.images import glyph_sheet, paged_sheets
 
-    cps = list(codepoints)[:limit]
+    first = first or set()
+    cps = sorted(codepoints, key=lambda cp: cp not in first)
     font = TTFont(str(font_path), lazy=True)
     renderer = GlyphRenderer(FontSpec(Path(font_path)), Geometry.for_font(font, cell, margin=cell * 0.06))
-    sheet = glyph_sheet([[renderer.render(chr(cp))] for cp in cps], [f"U+{cp:04X}" for cp in cps],
-                        cell=cell, columns=columns)
+
+    def page(start: int, stop: int, title: str):
+        return glyph_sheet([[renderer.render(chr(cp))] for cp in cps[start:stop]],
+                           [f"U+{cp:04X}" + (" !" if cp in first else "") for cp in cps[start:stop]],
+                           cell=cell, columns=columns, emphasised=[cp in first for cp in cps[start:stop]],
+                           title=title + (", flagged first" if first else ""))
+
+    return paged_sheets(out_png, len(cps), page)
+
+
+# A classical passage of common hanzi: the font's own glyphs around the generated ones.
+RUNNING_TEXT = ("永和九年岁在癸丑暮春之初会于会稽山阴之兰亭修禊事也群贤毕至少长咸集此地有崇山峻岭茂林修竹"
+                "又有清流激湍映带左右引以为流觞曲水列坐其次虽无丝竹管弦之盛一觞一咏亦足以畅叙幽情")
+GENERATED_GROUND = (255, 214, 214)  # generated glyphs sit on this pale red
+
+
+def write_text_specimen(font_path: Path, generated: list[int], out_png: Path, own_font: FontSpec | None = None,
+                        sizes: tuple[int, ...] = (28, 96)) -> Path | None:
+    """Lines of running text that mix the font's own glyphs with generated ones (on a pale red
+    ground), at body and display size, so size, weight and baseline can be judged in context.
+
+    `font_path` is the written font; own glyphs come from it (a merged font) or from
+    `own_font` (the target, for a standalone font). Two own characters, then one generated.
+    """
+    from fontTools.ttLib import TTFont
+    from PIL import Image, ImageDraw, ImageFont
+
+    written = FontSpec(Path(font_path))
+    generated = list(generated)
+    own = own_font or written
+    own_cmap = open_font(own).getBestCmap()
+    made = set(generated)
+    own_chars = [ch for ch in dict.fromkeys(RUNNING_TEXT) if ord(ch) in own_cmap and ord(ch) not in made]
+    if not generated or not own_chars:
+        return None
+    text = []
+    for i, cp in enumerate(generated[:60]):
+        text += [own_chars[(2 * i) % len(own_chars)], own_chars[(2 * i + 1) % len(own_chars)], chr(cp)]
+    per_line = {size: max(4, 1200 // size) for size in sizes}
+    label = ImageFont.load_default()
+    rows = []  # (size, characters of the line)
+    for size in sizes:
+        lines = 3 if size < 64 else 2
+        for k in range(lines):
+            chunk = text[k * per_line[size]:(k + 1) * per_line[size]]
+            if chunk:
+                rows.append((size, chunk))
+    width = max(size * len(chunk) for size, chunk in rows) + 24
+    height = 24 + sum(int(size * 1.25) + 14 for size, _ in rows)
+    sheet = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(sheet)
+    draw.text((12, 4), "running text: the font's own glyphs, and generated ones on pale red", fill=(0, 0, 0),
+              font=label)
+    renderers: dict = {}
+    y = 24
+    for size, chunk in rows:
+        draw.text((12, y), f"{size} px", fill=(120, 120, 120), font=label)
+        y += 12
+        for j, ch in enumerate(chunk):
+            spec = written if ord(ch) in made else own
+            key = (spec, size)
+            if key not in renderers:
+                renderers[key] = GlyphRenderer(spec, Geometry.for_font(TTFont(str(spec.path), lazy=True,
+                                                                              fontNumber=spec.face), size))
+            ink = renderers[key].render(ch)
+            ground = GENERATED_GROUND if ord(ch) in made else (255, 255, 255)
+            cell = np.empty((size, size, 3), np.uint8)
+            alpha = (ink.astype(np.float32) / 255.0)[..., None]
+            cell[:] = (alpha * np.array(ground, np.float32)).astype(np.uint8)
+            sheet.paste(Image.fromarray(cell), (12 + j * size, y))
+        y += int(size * 1.25) + 2
     tmp = temp_path(out_png, suffix=True)
     sheet.save(tmp)
     os.replace(tmp, out_png)
-    return len(cps)
+    return out_png
 
 
 # ---------------------------------------------------------------------------------------
@@ -1952,6 +2032,7 @@ class VectorizeResult:
     left_out: dict[int, float] = field(default_factory=dict)  # codepoint -> render-back IoU below min_iou
     left_out_file: Path | None = None
     min_iou: float = 0.75
+    text_specimen_path: Path | None = None  # running text with the font's own glyphs
 
     def summary(self) -> str:
         n = max(self.glyphs, 1)
@@ -1965,7 +2046,8 @@ class VectorizeResult:
             f"({chr(self.worst_codepoint)} U+{self.worst_codepoint:04X})",
             "checks:    fontTools reopen, OpenType Sanitizer, FreeType render-back: passed",
             f"font:      {self.font_path}",
-            f"specimen:  {self.specimen_path}",
+            f"specimen:  {self.specimen_path}"
+            + (f"; running text {self.text_specimen_path}" if self.text_specimen_path else ""),
         ]
         if self.left_out:
             shown = "".join(chr(cp) for cp in list(self.left_out)[:40])
@@ -2049,7 +2131,12 @@ def vectorize_folder(glyph_dir: Path, out: Path | None = None, merge_into: str |
             tmp = Path(info["tmp"])
             check = verify_font(tmp, {cp: folder.files[cp] for cp in written}, folder.geometry, min_iou, progress)
         specimen = out.with_name(out.stem + "-specimen.png")
-        write_specimen(tmp, written, specimen)
+        write_specimen(tmp, written, specimen, first=folder.flagged)
+        own = None
+        if target is None and folder.target_font and FontSpec.parse(folder.target_font).path.is_file():
+            own = FontSpec.parse(folder.target_font)
+        text_specimen = write_text_specimen(tmp, written, out.with_name(out.stem + "-text.png"),
+                                            own_font=own if target is None else None)
         _keep_font(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
@@ -2079,5 +2166,6 @@ def vectorize_folder(glyph_dir: Path, out: Path | None = None, merge_into: str |
                            on_points=on, off_points=off, iou_mean=check["iou_mean"], iou_worst=check["iou_worst"],
                            worst_codepoint=check["worst_codepoint"], skipped=skipped, notes=notes,
                            geometry_source=folder.geometry_source, seconds=time.perf_counter() - start,
-                           left_out=left_out, left_out_file=left_out_file if left_out else None, min_iou=min_iou)
+                           left_out=left_out, left_out_file=left_out_file if left_out else None, min_iou=min_iou,
+                           text_specimen_path=text_specimen)
 

@@ -136,3 +136,21 @@ def test_evaluate_reports_metrics_on_held_out_glyphs(workdir, small_dataset, tin
     assert "IOU A" in compare.output and "IOU B" in compare.output
     display = compare.output[compare.output.index("display size (256 px)"):]
     assert "MORE A" in display and "MORE B" in display and "EDGE B" in display
+
+
+def test_contact_sheet_shows_every_glyph_flagged_first(tmp_path):
+    from fontgen.generate import write_contact_sheet
+
+    rng = np.random.default_rng(0)
+    count = 250
+    chars = [chr(0x4E00 + i) for i in range(count)]
+    images = rng.integers(0, 255, (count, 64, 64), dtype=np.uint8)
+    flags = [[] for _ in range(count)]
+    flags[-1] = ["fragmented"]
+    (tmp_path / "contact-sheet-3.png").write_bytes(b"stale page of an earlier, longer run")
+    pages = write_contact_sheet(tmp_path / "contact-sheet.png", chars, images, images, flags)
+    assert [p.name for p in pages] == ["contact-sheet.png", "contact-sheet-2.png"]
+    assert not (tmp_path / "contact-sheet-3.png").exists()
+    first = np.asarray(Image.open(pages[0]))
+    assert first[16 + 4, 4 + 10] == 0  # the first tile has the black frame of a flagged glyph
+    assert Image.open(pages[1]).size[1] < first.shape[0]  # 10 glyphs on page 2

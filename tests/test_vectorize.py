@@ -422,3 +422,22 @@ def test_first_use_says_it_compiles(tmp_path, monkeypatch):
     log.clear()
     V.vectorize_folder(folder, out=tmp_path / "f.ttf", progress=False, log=log.append)
     assert not any("compiling" in line for line in log)
+
+
+def test_running_text_specimen_mixes_own_and_generated_glyphs(tmp_path):
+    folder = tmp_path / "glyphs"
+    write_folder(KAI, "永国", folder)
+    result = V.vectorize_folder(folder, out=tmp_path / "merged.ttf", merge_into=spec(KAI), replace=True,
+                                progress=False)
+    text = np.asarray(Image.open(result.text_specimen_path).convert("RGB")).astype(int)
+    pale_red = (text == V.GENERATED_GROUND).all(axis=2)
+    white = (text == 255).all(axis=2)
+    dark = text.max(axis=2) < 60
+    assert pale_red.sum() > 1000 and white.sum() > pale_red.sum() and dark.sum() > 1000
+    assert "running text" in result.summary()
+    # a standalone font: the own glyphs come from the target font named in the manifest
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["target_font"] = str(SAMPLE / KAI)
+    (folder / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False))
+    alone = V.vectorize_folder(folder, out=tmp_path / "alone.ttf", progress=False)
+    assert alone.text_specimen_path is not None and alone.text_specimen_path.is_file()
