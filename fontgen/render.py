@@ -255,8 +255,10 @@ def _run_tasks(pool, tasks: list, total: int, progress: bool) -> None:
 
 
 def write_preview(path: Path, chars: list[str], pairs: list[tuple[int, int]], source: np.ndarray,
-                  images: np.ndarray, styles: list[dataset.Style], rows: int = 6, cell: int = 64) -> None:
-    """A grid: one row per character, columns source | each style (blank where the style lacks it)."""
+                  images: np.ndarray, styles: list[dataset.Style], rows: int = 12, cell: int | None = None) -> None:
+    """A grid: one row per character, columns source | each style (blank where the style lacks it);
+    bigger cells when there are few styles, so a one-font dataset is still worth looking at."""
+    cell = cell or (96 if len(styles) <= 4 else 64)
     index = {(row, sid): i for i, (row, sid) in enumerate(pairs)}
     picks = np.linspace(0, len(chars) - 1, num=min(rows, len(chars))).round().astype(int)
     header, pad = 18, 2

@@ -92,7 +92,7 @@ PRESETS = {
 }
 LR_FLOOR = 2e-6
 SAMPLE_STYLES = 8  # styles in the sample grid
-SAMPLE_PER_STYLE = 4  # characters per style in the sample grid
+SAMPLE_GLYPHS = 32  # glyphs in the sample grid, shared among its styles (at least 4 each)
 
 
 @dataclass
@@ -637,9 +637,11 @@ class Trainer:
         styles = np.asarray(ds.pair_style)[rows]
         picked = []
         rng = np.random.default_rng(12345)
-        for style_id in sorted(set(styles.tolist()))[:SAMPLE_STYLES]:
+        shown = sorted(set(styles.tolist()))[:SAMPLE_STYLES]
+        per_style = max(4, SAMPLE_GLYPHS // len(shown))
+        for style_id in shown:
             mine = rows[styles == style_id]
-            picked.extend(sorted(rng.choice(mine, size=min(SAMPLE_PER_STYLE, len(mine)), replace=False).tolist()))
+            picked.extend(sorted(rng.choice(mine, size=min(per_style, len(mine)), replace=False).tolist()))
         return self.to_device(*self.load_rows(np.asarray(picked, dtype=np.int64)))
 
     # ---- checkpoint state --------------------------------------------------------------

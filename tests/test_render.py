@@ -320,3 +320,14 @@ def test_a_collection_without_face_uses_the_face_of_the_charset_region(tmp_path,
     result = CliRunner().invoke(cli, args + ["--target", f"{tmp_path / 'cjk.ttc'}#0", "--out", str(tmp_path / "b")])
     assert result.exit_code == 0 and "collection of" not in result.output
     assert json.loads((tmp_path / "b" / "manifest.json").read_text(encoding="utf-8"))["styles"][0]["face"] == 0
+
+
+def test_preview_is_worth_looking_at_with_one_style(tmp_path, sample_source, sample_styles, sample_chars):
+    from PIL import Image
+
+    result = CliRunner().invoke(cli, ["render", "--source", str(sample_source.path), "--target",
+                                      str(sample_styles[7].path), "--chars", "".join(sample_chars[:30]), "--size",
+                                      "64", "--out", str(tmp_path / "data"), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    width, height = Image.open(tmp_path / "data" / "preview.png").size
+    assert height >= 12 * 96 and width >= 2 * 96  # 12 characters, source | style, at 96 px

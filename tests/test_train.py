@@ -460,3 +460,9 @@ def test_cli_threads_option(train_data, tmp_path):
                                       "tiny", "--steps", "2", "--threads", "1", "--perceptual-weight", "0"])
     assert result.exit_code == 0 and "(1 threads)" in result.output, result.output
     assert "--threads" in CliRunner().invoke(cli, ["train", "--help"]).output
+
+
+def test_sample_grid_shows_enough_glyphs(run40):
+    arr = np.asarray(Image.open(run40 / "samples" / "step-000040.png"))
+    blocks = (arr.shape[0] + 3 * 2) // (3 * 64 + 5 * 2)  # 3 rows of 64 px per block of 8 glyphs
+    assert blocks >= 3  # 3 styles share 32 glyphs (was 4 each: 12 glyphs, 2 blocks)
