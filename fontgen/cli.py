@@ -57,6 +57,7 @@ def cli(ctx: click.Context, workdir: Path, debug: bool) -> None:
       fontgen generate    --style ID: draw the glyphs that style's font lacks
       fontgen vectorize   glyph images -> outlines -> TTF (WORKDIR/fonts)
       fontgen evaluate    quality on held-out characters
+      fontgen complete    all of the above for one font, in one resumable command
     """
     ctx.obj = Workdir(workdir)
     ctx.meta["debug"] = debug
@@ -425,3 +426,59 @@ def evaluate(workdir: Workdir, run_dir, checkpoint, data, out, force, compare_ru
     if "display" in results:
         sheets = f"{sheets}, {Path(results['out']) / 'worst-display.png'} (display size)"
     click.echo(f"metrics {Path(results['out']) / 'metrics.json'}; worst glyphs {sheets}")
+
+
+# === complete ===
+@cli.command()
+@click.argument("target_font", metavar="TARGET_FONT")
+@click.option("--source", metavar="FONT",
+              help="Content font that covers the charset (e.g. Noto Sans CJK SC). Default: the source of "
+                   "fonts_sample/ (800 common hanzi only: render says how much it can draw).")
+@click.option("--charset", metavar="NAME|FILE", default="gb2312-1", show_default=True,
+              help="The characters the font should have (builtin name or UTF-8 text file).")
+@click.option("--chars", metavar="TEXT", help="Exactly these characters (overrides --charset).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="The completed font. Default: WORKDIR/fonts/<target>-fontgen.ttf.")
+@click.option("--family", metavar="NAME", help="Family name of the completed font. Default: \"<Family> fontgen\".")
+@click.option("--preset", type=click.Choice(["auto", "tiny", "cpu", "full"]),
+              help="Training preset (see fontgen train --help). Default: auto.")
+@click.option("--steps", type=int, help="Training steps. Default: the preset's.")
+@click.option("--init-from", type=click.Path(dir_okay=False, path_type=Path), metavar="CHECKPOINT",
+              help="Fine-tune from a trained checkpoint instead of training from scratch.")
+@click.option("--min-iou", type=float, default=0.75, show_default=True,
+              help="Leave out a glyph whose traced outline renders back worse than this (see vectorize).")
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads. Default: all cores but one.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.pass_obj
+def complete(workdir: Workdir, target_font, source, charset, chars, out, family, preset, steps, init_from, min_iou,
+             threads, device):
+    """Complete TARGET_FONT in one command: render it against the source, train, generate what it
+    lacks, merge the traced glyphs into a renamed copy of it, and evaluate.
+
+    Everything goes to WORKDIR/complete/<font>. Run the same command again after an
+    interruption and it goes on where it stopped (training resumes from its checkpoint).
+
+    \b
+    Examples:
+      fontgen complete MyMincho.otf --source NotoSansCJK-Regular.ttc
+      fontgen complete MyKai.ttf --source NotoSansCJK-Regular.ttc --charset gb2312 --steps 6000
+    """
+    from fontgen import complete as complete_step
+    from fontgen.fonts import FontSpec
+    from fontgen.render import SAMPLE_DIR, sample_manifest
+
+    from fontgen.charsets import unique_chars
+
+    target = FontSpec.parse(target_font)
+    if source:
+        source_spec = FontSpec.parse(source)
+    else:
+        entry = sample_manifest()["source"]
+        source_spec = FontSpec(SAMPLE_DIR / entry["path"], int(entry.get("face", 0)))
+    job = complete_step.CompleteJob(target=target, source=source_spec, charset=charset,
+                                    chars=unique_chars(chars) if chars else None,
+                                    work=complete_step.work_folder(workdir.root, target), out=out,
+                                    fonts_dir=workdir.fonts, preset=preset, steps=steps, threads=threads,
+                                    init_from=init_from, family=family, min_iou=min_iou, device=device)
+    report = complete_step.complete_font(job, log=lambda line: click.echo(line, err=True))
+    click.echo(report.summary())

@@ -430,24 +430,25 @@ def test_cli_train_and_resume(train_data, tmp_path):
 
 
 def test_threads_option_and_slow_step_warning(train_data, tmp_path, monkeypatch):
-    import time as time_module
-
+    import fontgen.train as train_module
     from fontgen.model import default_threads
 
     assert default_threads() == max(1, len(os.sched_getaffinity(0)) - 1)
     said = []
+    clock = [0.0]  # the loop's clock: 10 ms a step, then 0.5 s a step once another process took the CPU
     real_step = Trainer.train_step
 
-    def slower_after_12(self, step, *args):
-        if step >= 12:
-            time_module.sleep(0.25)  # another process took the CPU
+    def step_on_the_clock(self, step, *args):
+        clock[0] += 0.5 if step >= 12 else 0.01
         return real_step(self, step, *args)
 
-    monkeypatch.setattr(Trainer, "train_step", slower_after_12)
+    monkeypatch.setattr(Trainer, "train_step", step_on_the_clock)
+    monkeypatch.setattr(train_module.time, "perf_counter", lambda: clock[0])
     torch.set_num_threads(1)
     train(tiny(train_data, tmp_path, steps=30, threads=2), log=said.append)
     assert torch.get_num_threads() == 2
     torch.set_num_threads(1)
+    monkeypatch.undo()
     assert any("on cpu (2 threads)" in line for line in said)
     warnings = [line for line in said if "slower than earlier in this run" in line]
     assert len(warnings) == 1 and "--threads 1" in warnings[0]

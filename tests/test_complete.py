@@ -1,0 +1,70 @@
+"""`fontgen complete`: one command from a partial font to a completed one, and it resumes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from click.testing import CliRunner
+from fontTools.ttLib import TTFont
+
+from fontgen.charsets import load_charset
+from fontgen.cli import cli
+from fontgen.fonts import coverage_of
+from fontgen.render import SAMPLE_DIR
+from fontgen.train import Trainer
+
+HANDWRITING = SAMPLE_DIR / "style12_handwriting_seto.ttf"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_complete_a_font_then_resume_after_an_interruption(tmp_path, monkeypatch, sample_source):
+    from fontgen.fonts import FontSpec
+
+    chars = load_charset(str(SAMPLE_DIR / "charset.txt"))[:60]
+    lacks = [ch for ch in chars if ch in coverage_of(FontSpec(HANDWRITING), chars).missing]
+    assert lacks, "the handwriting sample lacks some of the first 60 characters"
+    (tmp_path / "chars.txt").write_text("".join(chars), encoding="utf-8")
+    work = tmp_path / "work"
+    args = ["--workdir", str(work), "complete", str(HANDWRITING), "--charset", str(tmp_path / "chars.txt"),
+            "--preset", "tiny", "--threads", "1", "--min-iou", "0.3"]
+    runner = CliRunner()
+    result = runner.invoke(cli, args + ["--steps", "4"])
+    assert result.exit_code == 0, result.output
+    font_path = work / "fonts" / "style12_handwriting_seto-fontgen.ttf"
+    assert f"font:      {font_path}" in result.output and "display:   held-out at 256 px" in result.output
+    font = TTFont(str(font_path))
+    cmap = font.getBestCmap()
+    left_out_file = font_path.with_name(font_path.stem + "-left-out.txt")
+    left_out = left_out_file.read_text(encoding="utf-8") if left_out_file.exists() else ""
+    # every character of the charset: the font's own, generated, or listed as left out (a 4-step model)
+    assert all(ord(ch) in cmap or f"U+{ord(ch):04X}" in left_out for ch in chars)
+    added = sum(ord(ch) in cmap for ch in lacks)
+    left = len(lacks) - added
+    assert f"({added} glyphs added" in result.output and (not left or f"{left} left out)" in result.output)
+    assert font["name"].getDebugName(1).endswith("fontgen")
+
+    real_step = Trainer.train_step
+
+    def interrupted_at_6(self, step, *rest):
+        if step == 6:
+            raise KeyboardInterrupt
+        return real_step(self, step, *rest)
+
+    monkeypatch.setattr(Trainer, "train_step", interrupted_at_6)
+    result = runner.invoke(cli, args + ["--steps", "8"])
+    assert result.exit_code == 1 and "interrupted" in result.output
+    monkeypatch.undo()
+    result = runner.invoke(cli, args + ["--steps", "8"])
+    assert result.exit_code == 0, result.output
+    assert "already holds these fonts and characters" in result.output  # render was kept
+    assert "resuming" in result.output and "at step 4" in result.output  # training went on from its checkpoint
+    assert "model:     step 8" in result.output
+    result = runner.invoke(cli, args + ["--steps", "8"])  # nothing left to do but writing and scoring
+    assert result.exit_code == 0 and "kept from the last run: render, train, generate" in result.output
