@@ -19,6 +19,7 @@ import argparse
 import json
 import platform
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -95,11 +96,11 @@ def main() -> None:
                         help="bf16 autocast (default: on CUDA)")
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--perceptual-weight", type=float, default=0.02)
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: fontgen's)")
+    parser.add_argument("--competing", type=int, default=0,
+                        help="busy processes (one core each) running during the measurement: a shared machine")
     parser.add_argument("--json", type=Path, help="also write the result as JSON here")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
 
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -117,11 +118,16 @@ def main() -> None:
                          device=args.device, steps=total, batch_size=args.batch_size, image_size=args.image_size,
                          ngf=args.ngf, ndf=args.ndf or args.ngf, perceptual_weight=args.perceptual_weight,
                          vgg_weights=vgg, bf16=args.bf16, compile=args.compile, sample_every=10**9,
-                         checkpoint_every=10**9, progress=False)
+                         checkpoint_every=10**9, progress=False, threads=args.threads)
     trainer = Trainer(config, log=None)
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
-    trainer.run()
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.competing)]
+    try:
+        trainer.run()
+    finally:
+        for proc in busy:
+            proc.kill()
     log = [json.loads(line) for line in (tmp / "runs" / "bench" / "log.jsonl").read_text().splitlines()]
     timed = log[args.warmup:]
     seconds = sum(trainer.global_batch / r["images_per_s"] for r in timed)
@@ -154,6 +160,7 @@ def main() -> None:
         "g_params_m": round(count_parameters(trainer.G_raw) / 1e6, 2),
         "d_params_m": round(count_parameters(trainer.D_raw) / 1e6, 2),
         "data": "synthetic" if args.data is None else str(args.data), "torch": str(torch.__version__),
+        "threads": torch.get_num_threads(), "competing": args.competing,
     }
     print("| device | px | batch | ngf/ndf | bf16 | compile | images/s | ms/step | GFLOP/img/step | achieved TFLOP/s "
           "| peak memory |")

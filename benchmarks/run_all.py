@@ -128,6 +128,14 @@ def main() -> None:
     for size in (64, 128):
         rows.append(train_row(run("bench_train.py", "--device", "cpu", "--image-size", str(size), "--batch-size",
                                   "16", "--steps", steps, "--perceptual-weight", "0.02"), cpu))
+    for threads in (1, 2):  # the CPU preset's step on a quiet machine and beside one busy process
+        for competing in (0, 1):
+            result = run("bench_train.py", "--device", "cpu", "--image-size", "64", "--batch-size", "16", "--ngf",
+                         "16", "--perceptual-weight", "0", "--steps", "10" if args.quick else "40", "--warmup", "5",
+                         "--threads", str(threads), "--competing", str(competing))
+            rows.append({"step": "train", "machine": cpu, "value": result["ms_per_step"], "unit": "ms",
+                         "figure": f"CPU preset step (64px, ngf 16, batch 16), {threads} thread(s), "
+                                   f"{'one competing busy process' if competing else 'quiet machine'}"})
     rows += run("bench_generate.py", "--device", "cpu", "--glyphs", "64" if args.quick else "200")
     install = ["--install-potrace"] if os.geteuid() == 0 else []
     rows += vectorize_rows(run("bench_vectorize.py", *install, "--repeat", "1" if args.quick else "3"), cpu)
