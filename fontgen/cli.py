@@ -154,7 +154,7 @@ def render(workdir: Workdir, source, targets, charset, chars, size, margin, val_
 @click.option("--image-size", type=int, help="Model resolution (64-512, power of two, or 192/384); the data is "
               "resized on the device if it differs. Default: from the preset.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]),
-              help="auto (default): CUDA if present (bf16 autocast, TF32, channels_last), else CPU (fp32). "
+              help="auto (default): CUDA if present (bf16 autocast, TF32), else CPU (fp32). "
                    "Chosen anew on --resume.")
 @click.option("--resume", is_flag=True, help="Continue the run (--run, default runs/latest) from its checkpoint: "
               "same step, optimizer, lr, RNG and data order, and every option it was started with (dataset, "
@@ -184,7 +184,10 @@ def render(workdir: Workdir, source, targets, charset, chars, size, margin, val_
                    "(for comparison only; it never looks at the output).")
 @click.option("--perceptual-every", type=int,
               help="[default: 1] Apply the perceptual loss every N steps (debugging only).")
-@click.option("--d-steps", type=int, help="[default: 1] D updates per G update.")
+@click.option("--d-steps", type=int, help="[default: 1] D updates per G update (each on the same real batch and "
+              "generated glyphs, as zi2zi does: a fresh fake would cost a G pass per update).")
+@click.option("--deterministic", is_flag=True, help="Deterministic kernels and no cuDNN autotuning: the same "
+              "numbers on every run of the same machine, somewhat slower.")
 @click.option("--grad-clip", type=float,
               help="[default: 0] Clip the gradient norm of G and D to this (0: off).")
 @click.option("--warmup-steps", type=int,
@@ -214,7 +217,8 @@ def render(workdir: Workdir, source, targets, charset, chars, size, margin, val_
 def train(workdir: Workdir, data, run_dir, preset, steps, batch_size, image_size, device, resume, init_from,
           freeze_encoder, l1_weight, const_weight, perceptual_weight, category_weight, vgg_weights, const_target,
           perceptual_every, d_steps, grad_clip, warmup_steps, lr, lr_schedule, ngf, ndf, norm, self_attention,
-          spectral_norm, augment, threads, compile_, sample_every, checkpoint_every, checkpoint_minutes, seed):
+          spectral_norm, augment, threads, deterministic, compile_, sample_every, checkpoint_every, checkpoint_minutes,
+          seed):
     """Train the Zi2Zi GAN on a rendered dataset; writes a run folder with checkpoint.pt.
 
     Multi-GPU: `torchrun --nproc-per-node N -m fontgen train ...` (batch size per GPU).
@@ -238,7 +242,8 @@ def train(workdir: Workdir, data, run_dir, preset, steps, batch_size, image_size
         category_weight=category_weight, vgg_weights=vgg_weights, const_target=const_target,
         perceptual_every=perceptual_every, d_steps=d_steps, grad_clip=grad_clip, warmup_steps=warmup_steps, lr=lr,
         lr_schedule=lr_schedule, augment=augment, compile=compile_ or None, sample_every=sample_every,
-        checkpoint_every=checkpoint_every, checkpoint_minutes=checkpoint_minutes, seed=seed, threads=threads)
+        checkpoint_every=checkpoint_every, checkpoint_minutes=checkpoint_minutes, seed=seed, threads=threads,
+        deterministic=deterministic)
     path = train_step.train(config, log=lambda line: click.echo(line, err=True))
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one line, not one per process
         click.echo(f"checkpoint {path}")

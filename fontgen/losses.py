@@ -14,6 +14,7 @@ Default weights (fix 3): GAN 1, L1 100, const 5, perceptual 0.02, category 1.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
@@ -85,12 +86,16 @@ class PerceptualLoss(nn.Module):
         return feats
 
     def forward(self, fake, real):
-        fake_feats = self._features(fake)
-        with torch.no_grad():
-            real_feats = self._features(real)
-        loss = fake.new_zeros((), dtype=torch.float32)
-        for w, f, r in zip(self.layer_weights, fake_feats, real_feats):
-            loss = loss + w * F.l1_loss(f.float(), r.float())
+        # fp32 even under bf16 autocast: the low layers see fine stroke edges, and the L1 of
+        # small feature differences is what this loss is made of
+        with torch.autocast(device_type=fake.device.type, enabled=False):
+            fake, real = fake.float(), real.float()
+            fake_feats = self._features(fake)
+            with torch.no_grad():
+                real_feats = self._features(real)
+            loss = fake.new_zeros((), dtype=torch.float32)
+            for w, f, r in zip(self.layer_weights, fake_feats, real_feats):
+                loss = loss + w * F.l1_loss(f, r)
         return loss
 
 
@@ -199,15 +204,25 @@ def _ce(logits, labels):
     return F.cross_entropy(logits.float(), labels)
 
 
-def discriminator_loss(D, real_a, real_b, fake_b, labels, weights: LossWeights):
+def discriminator_loss(D, real_a, real_b, fake_b, labels, weights: LossWeights, batched: bool = True):
     """(loss, parts) for the D step; fake_b is detached here.
 
     loss = 0.5 * gan * (bce_real + bce_fake) + category * (ce_real + ce_fake)   (fix 5)
     parts (detached): "gan" (the weighted adversarial term), "real", "fake" (raw BCEs),
     "category" (the weighted category term).
+
+    batched: real and fake pairs go through D as one batch: one forward per backward (what
+    DDP expects) and half the kernel launches. That equals two passes whenever D normalises
+    per sample (instance norm, spectral norm, none); with batch norm pass False, since the
+    batch statistics would then mix real and fake.
     """
-    real_patch, real_cat = D(real_a, real_b)
-    fake_patch, fake_cat = D(real_a, fake_b.detach())
+    if batched:
+        n = real_a.shape[0]
+        patch, cat = D(torch.cat([real_a, real_a]), torch.cat([real_b, fake_b.detach()]))
+        real_patch, fake_patch, real_cat, fake_cat = patch[:n], patch[n:], cat[:n], cat[n:]
+    else:
+        real_patch, real_cat = D(real_a, real_b)
+        fake_patch, fake_cat = D(real_a, fake_b.detach())
     bce_real = _bce(real_patch, True)
     bce_fake = _bce(fake_patch, False)
     gan = 0.5 * (bce_real + bce_fake) * weights.gan
@@ -220,6 +235,21 @@ def discriminator_loss(D, real_a, real_b, fake_b, labels, weights: LossWeights):
         "category": category.detach(),
     }
     return loss, parts
+
+
+@contextmanager
+def _batch_stats_frozen(module: nn.Module):
+    """Batch norm keeps normalising with batch statistics, but its running statistics stay put
+    (momentum 0) while the block runs; no-op for instance norm."""
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.momentum = 0.0
+    try:
+        yield
+    finally:
+        for m, momentum in zip(norms, saved):
+            m.momentum = momentum
 
 
 def generator_loss(G, D, real_a, real_b, fake_b, encoded_a, labels, weights: LossWeights,
@@ -239,7 +269,8 @@ def generator_loss(G, D, real_a, real_b, fake_b, encoded_a, labels, weights: Los
     l1 = weights.l1 * F.l1_loss(fake_b.float(), real_b.float())
     zero = l1.new_zeros(())
     if weights.const:
-        encoded_b = G.encode(fake_b if const_target == "fake" else real_b)
+        with _batch_stats_frozen(G):  # an extra pass over generated glyphs must not move BN running stats
+            encoded_b = G.encode(fake_b if const_target == "fake" else real_b)
         const = weights.const * constancy_loss(encoded_a, encoded_b)
     else:
         const = zero

@@ -15,8 +15,10 @@ Step. D is updated (`d_steps` times) on the detached fake, then G is updated aga
 freshly updated D (DESIGN.md review fix 6), with D frozen during the G step.
 
 Distributed. With WORLD_SIZE > 1 (torchrun) G and D are wrapped in
-DistributedDataParallel; the constancy loss calls the raw generator's `encode`, and the
-G step evaluates the raw (frozen) D, so DDP only ever sees one forward per backward.
+DistributedDataParallel; the D step passes real and fake pairs through the wrapped D as one
+batch (two passes only with batch norm, whose statistics would mix them), the constancy
+loss calls the raw generator's `encode`, and the G step evaluates the raw (frozen) D, so
+DDP sees one forward per backward (with `--norm batch`, D's step has two).
 Only rank 0 logs and writes.
 
 Run folder (``--run``, default WORKDIR/runs/<timestamp>; runs/latest points to the newest
@@ -71,7 +73,7 @@ DEFAULTS = {"gan_weight": 1.0, "l1_weight": 100.0, "const_weight": 5.0, "categor
             "lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "lr_schedule": 0, "augment": False, "freeze_encoder": False,
             "seed": 0, "compile": False, "sample_every": 500, "checkpoint_every": 1000, "checkpoint_minutes": 10.0}
 # About this machine, not the run: never taken from a checkpoint (None: chosen by the device).
-MACHINE_FIELDS = ("device", "bf16", "channels_last", "compile", "threads")
+MACHINE_FIELDS = ("device", "bf16", "channels_last", "compile", "threads", "deterministic")
 # Every option a resumed run takes back from its checkpoint.
 RESUME_FIELDS = MODEL_FIELDS + tuple(name for name in ("preset", "steps", "batch_size", "perceptual_weight",
                                                        "vgg_weights", *DEFAULTS) if name not in MACHINE_FIELDS)
@@ -138,12 +140,13 @@ class TrainConfig:
     lr_schedule: int | None = None  # halve the lr every N epochs (0: constant)
     augment: bool | None = None
     bf16: bool | None = None  # None: on CUDA
-    channels_last: bool | None = None  # None: on CUDA
+    channels_last: bool | None = None  # None: on CUDA with batch norm (instance norm converts back per call)
     compile: bool | None = None
     sample_every: int | None = None
     checkpoint_every: int | None = None
     checkpoint_minutes: float | None = None  # also checkpoint when this much time passed since the last one
     threads: int | None = None  # CPU threads for torch (None: all cores but one); about this machine
+    deterministic: bool = False  # deterministic kernels, no cudnn autotuning (exact repeats, slower)
     seed: int | None = None
     progress: bool = True
 
@@ -454,7 +457,13 @@ class Trainer:
         self.global_batch = cfg.batch_size * self.world
         self.steps_per_epoch = max(1, len(self.train_rows) // self.global_batch)
         self.bf16 = cfg.bf16 if cfg.bf16 is not None else self.cuda
-        self.channels_last = cfg.channels_last if cfg.channels_last is not None else self.cuda
+        # channels_last pays for convolutions but instance norm returns NCHW and converts back at
+        # every one of its calls: on only with batch norm until a GPU measurement says otherwise
+        self.channels_last = cfg.channels_last if cfg.channels_last is not None else \
+            (self.cuda and mc.norm == "batch")
+        # D sees real and fake pairs as one batch unless batch norm would mix their statistics
+        self.d_batched = mc.spectral_norm or mc.norm != "batch"
+        self.log_late = self.cuda  # log a step's losses while the next one runs (no GPU stall per step)
         origin = "the resumed run's settings" if cfg.resume else \
             f"preset {preset}{' (auto)' if self._auto_preset else ''}"
         self.say(f"fontgen train: {origin} on {device}{'' if self.cuda else f' ({self.threads} threads)'}"
@@ -468,10 +477,13 @@ class Trainer:
                     if ds.image_size < mc.image_size else "")
             self.say(f"fontgen train: the dataset is {ds.image_size} px, the model {mc.image_size} px: batches are "
                      f"resized on the device{hint}")
+        if cfg.deterministic:  # the same numbers every run, at some cost in speed
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.use_deterministic_algorithms(True)
         if self.cuda:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
-            torch.backends.cudnn.benchmark = True
+            torch.backends.cudnn.benchmark = not cfg.deterministic
 
         # models: the same seed on every rank (DDP also broadcasts rank 0's weights)
         from fontgen.losses import LossWeights, PerceptualLoss, vgg16_features  # noqa: F401
@@ -486,7 +498,8 @@ class Trainer:
                 D.load_state_dict(reference["discriminator"])
         if self.rank > 0:  # distinct dropout streams per rank; rank 0 matches a single process
             torch.manual_seed(cfg.seed + 1_000_003 * self.rank)
-        self.augment_gen = torch.Generator().manual_seed(cfg.seed * 7919 + 17 + self.rank)
+        # drawn where the images are: no host round trip for the affine parameters
+        self.augment_gen = torch.Generator(device=device).manual_seed(cfg.seed * 7919 + 17 + self.rank)
 
         self.frozen = []
         if cfg.freeze_encoder:
@@ -618,9 +631,9 @@ class Trainer:
     def _augment(self, x: torch.Tensor, n: int) -> torch.Tensor:
         """Random scale (+-8%) and shift (+-4% of the size), the same for a pair's A and B."""
         g = self.augment_gen
-        scale = 1 + (torch.rand(n, generator=g) * 2 - 1) * 0.08
-        shift = (torch.rand(n, 2, generator=g) * 2 - 1) * 0.08
-        theta = torch.zeros(n, 2, 3)
+        scale = 1 + (torch.rand(n, generator=g, device=g.device) * 2 - 1) * 0.08
+        shift = (torch.rand(n, 2, generator=g, device=g.device) * 2 - 1) * 0.08
+        theta = torch.zeros(n, 2, 3, device=g.device)
         theta[:, 0, 0] = theta[:, 1, 1] = 1 / scale
         theta[:, :, 2] = shift
         theta = theta.repeat(2, 1, 1).to(x.device)
@@ -666,6 +679,10 @@ class Trainer:
     def _restore_rng(self, rng: dict) -> None:
         local = rng
         per_rank = rng.get("per_rank")
+        if self.world == 1 and per_rank is not None and len(per_rank) > 1:
+            self.say(f"fontgen train: note: the checkpoint was written by {len(per_rank)} processes; one process "
+                     "goes on with rank 0's random streams and the whole batch, so the run differs from an "
+                     "uninterrupted multi-process one")
         if self.world > 1:
             if per_rank is not None and len(per_rank) == self.world:
                 local = per_rank[self.rank]
@@ -676,7 +693,11 @@ class Trainer:
         if "torch_cpu" in local:
             torch.set_rng_state(local["torch_cpu"])
         if "augment" in local:
-            self.augment_gen.set_state(local["augment"])
+            try:
+                self.augment_gen.set_state(local["augment"])
+            except RuntimeError:  # written on another kind of device: its generator state does not fit
+                self.say("fontgen train: note: the augmentation random stream starts anew (the checkpoint was "
+                         "written on another kind of device)")
         if self.cuda and "torch_cuda" in local:
             torch.cuda.set_rng_state(local["torch_cuda"], self.device)
         if "numpy" in rng:
@@ -757,7 +778,8 @@ class Trainer:
         for _ in range(cfg.d_steps):
             self.opt_d.zero_grad(set_to_none=True)
             with self.autocast():
-                d_loss, d_parts = discriminator_loss(self.D, real_a, real_b, fake_b.detach(), labels, weights)
+                d_loss, d_parts = discriminator_loss(self.D, real_a, real_b, fake_b.detach(), labels, weights,
+                                                     batched=self.d_batched)
             d_loss.backward()
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(self.D_raw.parameters(), cfg.grad_clip)
@@ -860,6 +882,42 @@ class Trainer:
             previous[sig] = signal.signal(sig, ask_stop)
         return lambda: [signal.signal(sig, handler) for sig, handler in previous.items()]
 
+    def _to_host(self, values: torch.Tensor):
+        """Start copying a step's losses to the host: (tensor, event to wait on, or None on a CPU)."""
+        if not self.cuda:
+            return values.detach().clone(), None
+        host = torch.empty(values.shape, dtype=values.dtype, pin_memory=True)
+        host.copy_(values, non_blocking=True)
+        done = torch.cuda.Event()
+        done.record()
+        return host, done
+
+    def _log_step(self, step: int, names: list[str], values: torch.Tensor, done, ips: float) -> None:
+        """Check a finished step's losses (divergence stops the run), write its log line, move the bar."""
+        if done is not None:
+            done.synchronize()
+        values = values.tolist()
+        self._ips_avg = ips if self._ips_avg is None else 0.9 * self._ips_avg + 0.1 * ips
+        self._watch_speed(step, self._ips_avg)
+        if not all(math.isfinite(v) for v in values):
+            bad = ", ".join(f"{n}={v}" for n, v in zip(names, values) if not math.isfinite(v))
+            kept = (f"the last good checkpoint {self.ckpt_path} (step {self.saved_step}) is kept"
+                    if self.saved_step is not None else "no checkpoint was written")
+            raise FontgenError(f"training diverged at step {step}: {bad}; {kept}. Try a lower --lr, "
+                               "--grad-clip 1, or --warmup-steps")
+        if self.rank != 0:
+            return
+        record = {"step": step, "epoch": (step - 1) // self.steps_per_epoch,
+                  **{n: round(v, 6) for n, v in zip(names, values)},
+                  "lr": self.lr_at((step - 1) // self.steps_per_epoch), "images_per_s": round(ips, 2)}
+        self.log_file.write(json.dumps(record) + "\n")
+        self.log_file.flush()
+        shown = dict(zip(names, values))
+        self.bar.set_postfix({"D": f"{shown['d_loss']:.3f}", "G": f"{shown['g_loss']:.3f}",
+                              **({"L1": f"{shown['g_l1']:.4f}"} if "g_l1" in shown else {}),
+                              "img/s": f"{self._ips_avg:.0f}"}, refresh=False)
+        self.bar.update(1)
+
     SLOW_FACTOR = 3.0  # warn when steps run this many times slower than the best so far
 
     def _watch_speed(self, step: int, ips_avg: float) -> None:
@@ -908,20 +966,22 @@ class Trainer:
             restore_signals()
 
     def _steps(self, step: int, total: int, tqdm) -> Path:
+        """The loop. On CUDA a step's losses are copied to the host while the next step runs and
+        logged one step late, so the GPU never waits for the log; every sample or checkpoint
+        first logs what is pending (a diverged step is never saved)."""
         cfg = self.cfg
-        bar = tqdm(total=total, initial=step, unit="step", desc="train", dynamic_ncols=True,
-                   disable=not cfg.progress or self.rank != 0, file=sys.stderr)
-        pending = None
-        if self._pool is not None:
-            pending = self._pool.submit(self.load_rows, self.batch_rows(step))
-        ips_avg = None
+        self.bar = tqdm(total=total, initial=step, unit="step", desc="train", dynamic_ncols=True,
+                        disable=not cfg.progress or self.rank != 0, file=sys.stderr)
+        batch = self._pool.submit(self.load_rows, self.batch_rows(step)) if self._pool is not None else None
+        self._ips_avg = None
         t_last = time.perf_counter()
         self._saved_at = time.monotonic()
+        unlogged = None  # (step, names, losses on the host, copy-done event, images/s)
         try:
             while step < total:
-                if pending is not None:
-                    host = pending.result()
-                    pending = self._pool.submit(self.load_rows, self.batch_rows(step + 1)) if step + 1 < total else None
+                if batch is not None:
+                    host = batch.result()
+                    batch = self._pool.submit(self.load_rows, self.batch_rows(step + 1)) if step + 1 < total else None
                 else:
                     host = self.load_rows(self.batch_rows(step))
                 real_a, real_b, labels = self.to_device(*host, augment=cfg.augment)
@@ -931,41 +991,29 @@ class Trainer:
 
                     dist.all_reduce(values)
                     values /= self.world
-                values = values.tolist()  # the one host sync per step
                 step += 1
                 now = time.perf_counter()
                 ips = self.global_batch / max(now - t_last, 1e-9)
                 t_last = now
-                ips_avg = ips if ips_avg is None else 0.9 * ips_avg + 0.1 * ips
-                self._watch_speed(step, ips_avg)
-                if not all(math.isfinite(v) for v in values):
-                    bad = ", ".join(f"{n}={v}" for n, v in zip(names, values) if not math.isfinite(v))
-                    kept = (f"the last good checkpoint {self.ckpt_path} (step {self.saved_step}) is kept"
-                            if self.saved_step is not None else "no checkpoint was written")
-                    raise FontgenError(f"training diverged at step {step}: {bad}; {kept}. Try a lower --lr, "
-                                       "--grad-clip 1, or --warmup-steps")
-                epoch = (step - 1) // self.steps_per_epoch
-                if self.rank == 0:
-                    record = {"step": step, "epoch": epoch, **{n: round(v, 6) for n, v in zip(names, values)},
-                              "lr": self.opt_g.param_groups[0]["lr"], "images_per_s": round(ips, 2)}
-                    self.log_file.write(json.dumps(record) + "\n")
-                    self.log_file.flush()
-                    shown = dict(zip(names, values))
-                    bar.set_postfix({"D": f"{shown['d_loss']:.3f}", "G": f"{shown['g_loss']:.3f}",
-                                     **({"L1": f"{shown['g_l1']:.4f}"} if "g_l1" in shown else {}),
-                                     "img/s": f"{ips_avg:.0f}"}, refresh=False)
-                    bar.update(1)
-                if step % cfg.sample_every == 0 or step == total:
-                    self.write_samples(step)
+                if unlogged is not None:
+                    self._log_step(*unlogged)
+                unlogged = (step, names, *self._to_host(values), ips)
                 stop, due = self._should(self._stop_signal is not None,
                                          0 < cfg.checkpoint_minutes * 60 <= time.monotonic() - self._saved_at)
-                if stop or due or step % cfg.checkpoint_every == 0 or step == total:
+                sample = step % cfg.sample_every == 0 or step == total
+                save = stop or due or step % cfg.checkpoint_every == 0 or step == total
+                if sample or save or not self.log_late:
+                    self._log_step(*unlogged)
+                    unlogged = None
+                if sample:
+                    self.write_samples(step)
+                if save:
                     self.save(step)
                 if stop:
                     raise FontgenError(f"stopped by {self._stop_signal or 'a signal'} at step {step} of {total}; "
                                        f"checkpoint {self.ckpt_path} holds it. Continue with: fontgen train "
                                        f"--resume --run {self.run_dir}")
         finally:
-            bar.close()
+            self.bar.close()
         self.say(f"fontgen train: {total} steps done; checkpoint {self.ckpt_path}")
         return self.ckpt_path

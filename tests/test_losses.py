@@ -149,9 +149,10 @@ class StubD(nn.Module):
         self.fake_cat = torch.tensor([[0.5, 1.5, -0.5], [-1.0, 0.0, 2.0]])
 
     def forward(self, a, b):
-        real = b.mean() > 0
-        patch = self.real_patch if real else self.fake_patch
-        cat = self.real_cat if real else self.fake_cat
+        real = b.flatten(1).mean(1) > 0  # per sample: D may see real and fake pairs in one batch
+        idx = torch.arange(b.shape[0]) % self.real_patch.shape[0]
+        patch = torch.where(real[:, None, None, None], self.real_patch[idx], self.fake_patch[idx])
+        cat = torch.where(real[:, None], self.real_cat[idx], self.fake_cat[idx])
         return patch + 0 * b.sum(), cat + 0 * b.sum()  # keep b in the graph
 
 
@@ -434,3 +435,52 @@ def test_convert_real_stlpips_weights(tmp_path):
     torch.testing.assert_close(loaded[0].weight, original["net.slice1.0.weight"])
     torch.testing.assert_close(loaded[5].weight, original["net.slice2.6.weight"])
     torch.testing.assert_close(loaded[28].bias, original["net.slice5.32.bias"])
+
+
+@pytest.mark.parametrize("norm, spectral", [("instance", False), ("instance", True), ("batch", False)])
+def test_batched_d_pass_equals_two_passes_unless_batch_norm(norm, spectral):
+    """One D pass over real and fake pairs (one forward per backward, as DDP wants) gives the same loss and
+    gradients as two, for every D that normalises per sample; with batch norm it would not, so the trainer
+    keeps two passes there."""
+    from fontgen.model import Discriminator
+
+    torch.manual_seed(0)
+    D = Discriminator(ModelConfig(image_size=64, ndf=8, embedding_num=4, norm=norm, spectral_norm=spectral))
+    if spectral:
+        D.eval()  # no power iteration per forward: two passes would otherwise normalise by different estimates
+    a, b, fake = (torch.rand(3, 1, 64, 64) * 2 - 1 for _ in range(3))
+    labels = torch.tensor([0, 1, 3])
+    results = []
+    for batched in (True, False):
+        D.zero_grad()
+        loss, _ = discriminator_loss(D, a, b, fake, labels, LossWeights(), batched=batched)
+        loss.backward()
+        results.append((loss.detach(), [p.grad.clone() for p in D.parameters()]))
+    same = torch.allclose(results[0][0], results[1][0], atol=1e-5) and all(
+        torch.allclose(g1, g2, atol=1e-5) for g1, g2 in zip(results[0][1], results[1][1]))
+    assert same == (norm != "batch" or spectral)
+
+
+def test_constancy_pass_leaves_batch_norm_running_stats_alone():
+    from fontgen.model import Generator
+
+    torch.manual_seed(0)
+    G = Generator(ModelConfig(image_size=64, ngf=8, embedding_num=4, norm="batch")).train()
+    a = torch.rand(4, 1, 64, 64) * 2 - 1
+    labels = torch.tensor([0, 1, 2, 3])
+    fake, encoded = G(a, labels, return_feat=True)
+    stats = [m.running_mean.clone() for m in G.modules() if isinstance(m, nn.BatchNorm2d)]
+    generator_loss(G, StubD(), a, a, fake, encoded, labels % 3, LossWeights())  # StubD knows 3 styles
+    after = [m.running_mean for m in G.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert all(torch.equal(x, y) for x, y in zip(stats, after))
+    assert all(m.momentum == 0.1 for m in G.modules() if isinstance(m, nn.BatchNorm2d))
+
+
+def test_perceptual_loss_is_fp32_under_bf16_autocast():
+    torch.manual_seed(0)
+    loss = PerceptualLoss(vgg16_features(pretrained=False))
+    fake, real = torch.rand(2, 1, 32, 32) * 2 - 1, torch.rand(2, 1, 32, 32) * 2 - 1
+    plain = loss(fake, real)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = loss(fake, real)
+    assert mixed.dtype == torch.float32 and torch.equal(plain, mixed)
