@@ -51,6 +51,27 @@ def test_loss_weight_defaults():
     assert (w.gan, w.l1, w.const, w.perceptual, w.category) == (1.0, 100.0, 5.0, 0.02, 1.0)
 
 
+def test_loss_weights_a_user_gets_from_the_cli_and_presets(tmp_path, small_dataset):
+    """Fix 3 as a user meets it: `fontgen train` with no loss options, and each preset's perceptual weight."""
+    import json
+
+    from click.testing import CliRunner
+
+    from fontgen.cli import cli
+    from fontgen.train import PRESETS
+
+    result = CliRunner().invoke(cli, ["--workdir", str(tmp_path), "train", "--data", str(small_dataset), "--preset",
+                                      "tiny", "--steps", "1", "--run", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "run" / "train_config.json").read_text())["train"]
+    got = {k: config[k] for k in ("gan_weight", "l1_weight", "const_weight", "category_weight", "lr", "beta1",
+                                  "beta2", "const_target")}
+    assert got == {"gan_weight": 1.0, "l1_weight": 100.0, "const_weight": 5.0, "category_weight": 1.0,
+                   "lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "const_target": "fake"}
+    assert PRESETS["full"]["perceptual_weight"] == 0.02  # the GPU product; CPU presets run without VGG
+    assert 0.01 <= PRESETS["full"]["perceptual_weight"] <= 0.05
+
+
 # ---------------------------------------------------------------- fix 1: low VGG layers
 
 
@@ -327,7 +348,7 @@ def test_tiny_gan_training_reduces_l1(features):
     labels = torch.tensor([0, 1, 2, 3])
     perc = PerceptualLoss(features)
     w = LossWeights()
-    opt_g = torch.optim.Adam(G.parameters(), lr=1e-3, betas=(0.5, 0.999))
+    opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))  # the reviewed lr, not 1e-3
     opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
     history = []
     for step in range(30):
@@ -344,8 +365,9 @@ def test_tiny_gan_training_reduces_l1(features):
         assert all(math.isfinite(v.item()) for v in parts.values())
         history.append(parts["l1"].item())
     print("l1 history", [round(h, 1) for h in history])
-    first, last = np.mean(history[:5]), np.mean(history[-5:])
-    assert last < 0.7 * first, (first, last)
+    means = [np.mean(history[i:i + 5]) for i in range(0, 30, 5)]
+    assert all(b < a for a, b in zip(means, means[1:])), means  # falls steadily at the reviewed lr
+    assert means[-1] < 0.93 * means[0], means  # measured: 100.3 -> 91.8
 
 
 # ---------------------------------------------------------------- VGG weights

@@ -73,12 +73,14 @@ def test_losses_fall(run40):
     assert [r["step"] for r in log] == list(range(1, 41))
     l1 = [r["g_l1"] for r in log]
     cat = [r["d_category"] for r in log]
-    assert np.mean(l1[-5:]) < 0.97 * np.mean(l1[:5]), l1
+    means = [np.mean(l1[i:i + 10]) for i in range(0, 40, 10)]
+    assert all(b < a for a, b in zip(means, means[1:])), means  # L1 falls every 10 steps
+    assert means[-1] < 0.95 * means[0], means
     assert np.mean(cat[-5:]) < 0.9 * np.mean(cat[:5]), cat
     for key in ("epoch", "d_loss", "g_loss", "g_gan", "g_const", "g_category", "d_real", "d_fake", "lr",
                 "images_per_s"):
         assert key in log[0]
-    assert all(np.isfinite(r["g_loss"]) and r["images_per_s"] > 0 for r in log)
+    assert all(np.isfinite(r["g_loss"]) for r in log)
 
 
 def test_run_folder_samples_and_latest(run40):
@@ -288,7 +290,32 @@ def test_schedule_warmup_and_options_run(train_data, tmp_path):
                  log=None)
     log = read_log(path.parent)
     assert log[0]["g_l1"] == 0 and log[2]["g_l1"] > 0  # warm-up ramps L1 in from 0
-    assert load_checkpoint(path)["model_config"]["spectral_norm"] is True
+    state = load_checkpoint(path)
+    assert state["model_config"]["spectral_norm"] is True
+    # d-steps 2: D's optimizer stepped twice per G step
+    d_steps = {v["step"].item() for v in state["optimizer_d"]["state"].values()}
+    g_steps = {v["step"].item() for v in state["optimizer_g"]["state"].values()}
+    assert d_steps == {6.0} and g_steps == {3.0}
+
+
+def test_grad_clip_and_const_target_take_effect(train_data, tmp_path, monkeypatch):
+    clipped = []
+    real_clip = torch.nn.utils.clip_grad_norm_
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_",
+                        lambda params, max_norm, *a, **k: (clipped.append(max_norm), real_clip(params, max_norm))[1])
+    encoded = []
+    from fontgen.model import Generator
+
+    real_encode = Generator.encode
+    monkeypatch.setattr(Generator, "encode", lambda self, x: (encoded.append(x.detach()), real_encode(self, x))[1])
+    trainer = Trainer(tiny(train_data, tmp_path, run=tmp_path / "opts", steps=1, grad_clip=0.5, const_target="real"),
+                      log=None)
+    trainer._setup()
+    real_a, real_b, labels = trainer.to_device(*trainer.load_rows(trainer.batch_rows(0)))
+    trainer.train_step(0, real_a, real_b, labels)
+    trainer._lock.release()
+    assert clipped == [0.5, 0.5]  # D and G
+    assert len(encoded) == 1 and torch.equal(encoded[0], real_b)  # constancy against encoder(target)
 
 
 # ---------------------------------------------------------------------------------------
