@@ -237,6 +237,7 @@ class ReviewSession:
         self._generation_error: str | None = None
         self._sources: dict[str, bytes] = {}
         self._target_font: tuple[bytes, str] | None | bool = False  # False: not looked at yet
+        self._source_font: tuple[bytes, str] | None | bool = False
         self._own_chars: str | None = None
         self.checkpoint = _resolve_checkpoint(self.manifest.get("checkpoint"), self.folder)
         self.geometry = self.manifest.get("geometry") or {}
@@ -427,25 +428,17 @@ class ReviewSession:
     def target_font(self) -> tuple[bytes, str] | None:
         """(font file bytes, MIME type) of the manifest's target font (one face of a collection), or None."""
         if self._target_font is False:
-            self._target_font = None
+            from fontgen.fonts import FontSpec
+
             text = self.manifest.get("target_font")
-            if text:
-                from fontgen.fonts import FontSpec
-
-                spec = FontSpec.parse(text)
-                if spec.path.is_file():
-                    try:
-                        data = spec.path.read_bytes()
-                        if data[:4] == b"ttcf":  # browsers want one face, not a collection
-                            from fontTools.ttLib import TTFont
-
-                            buffer = io.BytesIO()
-                            TTFont(str(spec.path), fontNumber=spec.face, lazy=False).save(buffer)
-                            data = buffer.getvalue()
-                        self._target_font = (data, "font/otf" if data[:4] == b"OTTO" else "font/ttf")
-                    except Exception:  # noqa: BLE001 - the page then says the font is not available
-                        self._target_font = None
+            self._target_font = _web_font(FontSpec.parse(text)) if text else None
         return self._target_font
+
+    def source_font(self) -> tuple[bytes, str] | None:
+        """The checkpoint's source font (it has every generated character): the page's labels use it."""
+        if self._source_font is False:
+            self._source_font = _web_font(self.generation().source_spec)
+        return self._source_font
 
     def own_chars(self) -> str:
         """Some common characters the target font has itself, to set around the generated ones."""
@@ -472,6 +465,23 @@ class ReviewSession:
 COMMON_CHARS = ("的一是不了人我在有他这中大来上国个到说们为子和你地出道也时年得就那要下以生会自着去之过家学对可里"
                 "后小么心多天而能好都然没日于起还发成事只作当想看文无开手十用主行方又如前所本见经头面公同三已老从动"
                 "两长永东西南北春夏秋冬山水风云花月")
+
+
+def _web_font(spec) -> tuple[bytes, str] | None:
+    """(bytes, MIME type) of one font face for @font-face (a collection's face saved on its own)."""
+    if not spec.path.is_file():
+        return None
+    try:
+        data = spec.path.read_bytes()
+        if data[:4] == b"ttcf":  # browsers want one face, not a collection
+            from fontTools.ttLib import TTFont
+
+            buffer = io.BytesIO()
+            TTFont(str(spec.path), fontNumber=spec.face, lazy=False).save(buffer)
+            data = buffer.getvalue()
+    except Exception:  # noqa: BLE001 - the page then says the font is not available
+        return None
+    return data, "font/otf" if data[:4] == b"OTTO" else "font/ttf"
 
 
 def _variant_seed(path: Path) -> int:
@@ -584,10 +594,10 @@ class ReviewHandler(BaseHTTPRequestHandler):
             m = re.match(r"^/source/(u[0-9A-F]{4,6})\.png$", path)
             if m:
                 return self._send(200, session.source_png(m.group(1)), "image/png", cache=True)
-            if path == "/font/target":
-                font = session.target_font()
+            if path in ("/font/target", "/font/source"):
+                font = session.target_font() if path == "/font/target" else session.source_font()
                 if font is None:
-                    return self._error(404, "the target font is not available")
+                    return self._error(404, f"the {path[6:]} font is not available")
                 return self._send(200, font[0], font[1], cache=True)
         except RequestError as exc:
             return self._error(exc.status, str(exc))
@@ -689,8 +699,11 @@ PAGE = r"""<!doctype html>
   * { box-sizing: border-box; }
   body { margin: 0; background: var(--bg); color: var(--ink);
          font: 14px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; }
+  .han { font-family: "fontgen-source", "fontgen-target", system-ui, sans-serif; }
   header { position: sticky; top: 0; z-index: 2; background: var(--card); border-bottom: 1px solid var(--line);
-           padding: 10px 18px; display: flex; flex-wrap: wrap; gap: 10px 22px; align-items: center; }
+           padding: 10px 18px; display: flex; flex-wrap: wrap; gap: 8px 20px; align-items: center;
+           justify-content: space-between; }
+  header .tools { display: flex; gap: 14px; align-items: center; }
   header h1 { font-size: 16px; margin: 0; font-weight: 600; }
   header .where { color: var(--muted); font-size: 12px; }
   .counts span { margin-right: 12px; }
@@ -706,17 +719,18 @@ PAGE = r"""<!doctype html>
   .cell { position: relative; background: var(--card); border: 1px solid var(--line); border-radius: 8px;
           padding: 8px 8px 6px; cursor: pointer; outline: none; }
   .cell .gen { display: block; width: 100%; aspect-ratio: 1; image-rendering: auto; }
-  .cell .src { position: absolute; top: 6px; right: 6px; width: 30px; height: 30px; opacity: .75;
-               border: 1px solid var(--line); background: #fff; border-radius: 3px; }
-  .cell .label { display: flex; justify-content: space-between; font-size: 12px; color: var(--muted); }
-  .cell .label .ch { color: var(--ink); font-size: 14px; }
+  .cell .label { display: flex; gap: 6px; align-items: center; font-size: 12px; color: var(--muted);
+                 margin-top: 4px; }
+  .cell .src { width: 26px; height: 26px; border: 1px solid var(--line); background: #fff; border-radius: 3px; }
+  .cell .label .ch { color: var(--ink); font-size: 17px; }
+  .cell .label .cp { margin-left: auto; font-variant-numeric: tabular-nums; }
   .cell .mark { position: absolute; top: 6px; left: 8px; font-weight: 700; font-size: 13px; }
   .cell.accepted { border-color: var(--accept); background: var(--accept-bg); }
   .cell.accepted .mark::before { content: "\2713"; color: var(--accept); }
   .cell.rejected { border-color: var(--reject); background: var(--reject-bg); }
   .cell.rejected .mark::before { content: "\2715"; color: var(--reject); }
   .cell.rejected .gen { opacity: .35; }
-  .cell .flag { position: absolute; bottom: 26px; left: 8px; font-size: 11px; color: var(--flag); }
+  .cell .flag { position: absolute; top: 6px; right: 8px; font-size: 11px; color: var(--flag); }
   .cell.focus { box-shadow: 0 0 0 3px var(--focus); }
   .pager { grid-column: 1 / -1; display: flex; gap: 8px; align-items: center; color: var(--muted); }
   .panel { position: sticky; top: 70px; align-self: start; background: var(--card); border: 1px solid var(--line);
@@ -741,10 +755,11 @@ PAGE = r"""<!doctype html>
   .drawing img { width: 64px; height: 64px; display: block; }
   .drawing.chosen { border: 2px solid var(--focus); color: var(--ink); }
   .more { display: flex; gap: 6px; align-items: center; margin-top: 8px; flex-wrap: wrap; }
-  .more select, .ctx input { font: inherit; padding: 3px 6px; border: 1px solid var(--line); border-radius: 6px; }
-  .ctx input { width: 100%; font-size: 16px; }
-  .line { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 6px 8px; margin-top: 6px;
-          white-space: nowrap; overflow-x: auto; font-family: "fontgen-target", serif; line-height: 1.5; }
+  .more select, #ctx-text { font: inherit; padding: 3px 6px; border: 1px solid var(--line); border-radius: 6px; }
+  .more select { max-width: 190px; }
+  .ctx #ctx-text { width: 100%; font-size: 18px; font-family: "fontgen-target", "fontgen-source", sans-serif; }
+  .line { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 4px 8px; margin-top: 6px;
+          font-family: "fontgen-target", "fontgen-source", serif; line-height: 1.45; word-break: break-all; }
   .line img { mix-blend-mode: multiply; }
   .line.tint img { background: var(--gen-tint); }
   .line img.rejected { opacity: .25; }
@@ -763,6 +778,7 @@ PAGE = r"""<!doctype html>
 <header>
   <div><h1>fontgen review <span id="style"></span></h1><div class="where" id="folder"></div></div>
   <div class="counts" id="counts"></div>
+  <div class="tools">
   <div class="filters" id="filters">
     <button data-filter="all" class="on">All</button>
     <button data-filter="undecided">Undecided</button>
@@ -770,7 +786,11 @@ PAGE = r"""<!doctype html>
     <button data-filter="rejected">Rejected</button>
     <button data-filter="accepted">Accepted</button>
   </div>
-  <button class="bulk" id="accept-rest" title="Shift+A">Accept the rest</button>
+  <button class="bulk" id="accept-rest" title="accept every undecided glyph in view (Shift+A)">Accept the rest</button>
+  <span class="note">keys: <kbd>&larr;</kbd><kbd>&rarr;</kbd><kbd>&uarr;</kbd><kbd>&darr;</kbd> move &middot;
+    <kbd>A</kbd> accept &middot; <kbd>R</kbd> reject &middot; <kbd>N</kbd> more drawings &middot;
+    <kbd>1</kbd>&hellip;<kbd>9</kbd> pick</span>
+  </div>
 </header>
 <main>
   <section>
@@ -800,8 +820,8 @@ PAGE = r"""<!doctype html>
     <h2>In context</h2>
     <div class="ctx">
       <input id="ctx-text" spellcheck="false" aria-label="text to set">
-      <div class="line tint" id="ctx-small" style="font-size: 28px"></div>
-      <div class="line tint" id="ctx-large" style="font-size: 72px"></div>
+      <div class="line tint" id="ctx-small" style="font-size: 28px" title="the text above"></div>
+      <div class="line tint" id="ctx-large" style="font-size: 44px" title="the selected glyph among the font's own"></div>
       <label class="note"><input type="checkbox" id="ctx-tint" checked> tint generated glyphs</label>
       <div class="note" id="ctx-note"></div>
     </div>
@@ -834,6 +854,15 @@ async function post(path, body) {
   const data = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(data.error || ("HTTP " + response.status));
   return data;
+}
+
+// Decisions go to the server one after the other, in the order they were made; the page
+// shows them at once (keys can run ahead of the server) and undoes one the server refused.
+let queue = Promise.resolve();
+function postInOrder(path, body) {
+  const done = queue.then(() => post(path, body));
+  queue = done.catch(() => {});
+  return done;
 }
 
 let statusTimer = null;
@@ -872,8 +901,9 @@ function renderGrid() {
     cell.dataset.index = i;
     cell.title = g.char + " U+" + hex(g.codepoint) + (g.flags.length ? " (flagged: " + g.flags.join(", ") + ")" : "");
     cell.innerHTML = '<span class="mark"></span><img class="gen" loading="lazy" alt="">' +
-      '<img class="src" loading="lazy" alt="">' + (g.flags.length ? '<span class="flag">&#9873; ' +
-      g.flags.join(", ") + "</span>" : "") + '<div class="label"><span class="ch"></span><span class="cp"></span></div>';
+      (g.flags.length ? '<span class="flag">&#9873; ' + g.flags.join(", ") + "</span>" : "") +
+      '<div class="label"><img class="src" loading="lazy" alt="" title="source glyph">' +
+      '<span class="ch han"></span><span class="cp"></span></div>';
     cell.querySelector(".gen").src = drawingUrl(g);
     const src = cell.querySelector(".src");
     src.src = withToken("/source/" + g.key + ".png");
@@ -905,7 +935,9 @@ function updateCell(key) {
   }
 }
 
-function renderCounts(c) {
+function renderCounts() {
+  const c = { total: S.glyphs.length, flagged: 0, accepted: 0, rejected: 0, undecided: 0 };
+  S.glyphs.forEach(g => { c[g.decision]++; if (g.flags.length) c.flagged++; });
   $("counts").innerHTML = "<span><b>" + c.total + "</b> glyphs</span><span>&#9873; <b>" + c.flagged +
     "</b> flagged</span><span style=\"color:var(--accept)\">&#10003; <b>" + c.accepted +
     "</b> accepted</span><span style=\"color:var(--reject)\">&#10005; <b>" + c.rejected +
@@ -929,7 +961,7 @@ function showPanel() {
   if (!g) { $("sel-ident").textContent = "No glyph selected"; return; }
   $("sel-gen").src = drawingUrl(g);
   $("sel-src").src = withToken("/source/" + g.key + ".png");
-  $("sel-ident").innerHTML = '<span style="font-size:22px"></span> U+' + hex(g.codepoint) +
+  $("sel-ident").innerHTML = '<span class="han" style="font-size:22px"></span> U+' + hex(g.codepoint) +
     ' &middot; <span class="state ' + g.decision + '">' + g.decision + "</span>" +
     (g.flags.length ? ' &middot; <span style="color:var(--flag)">flagged: ' + g.flags.join(", ") + "</span>" : "");
   $("sel-ident").firstChild.textContent = g.char;
@@ -948,26 +980,39 @@ function showPanel() {
   renderContext();
 }
 
-async function decide(decision, advance) {
-  const g = focused();
-  if (!g) return;
-  try {
-    const r = await post("/api/decide", { glyph: g.key, decision });
-    g.decision = r.decision; renderCounts(r.counts); updateCell(g.key);
-    say(g.char + " " + decision);
-    if (advance && S.focus < S.view.length - 1) { S.focus++; showFocus(); } else showPanel();
-  } catch (e) { say("not saved: " + e.message, true); }
+function refresh(g) {
+  updateCell(g.key); renderCounts();
+  if (focused() === g) showPanel();
 }
 
-async function pick(n) {
+async function send(g, change, message) {
+  const before = { decision: g.decision, variant: g.variant };
+  Object.assign(g, change);
+  refresh(g);
+  try {
+    const r = await postInOrder("/api/decide", Object.assign({ glyph: g.key }, change));
+    g.decision = r.decision; g.variant = r.variant;
+    refresh(g);
+    say(message);
+  } catch (e) {
+    Object.assign(g, before);
+    refresh(g);
+    say(g.char + " not saved: " + e.message, true);
+  }
+}
+
+function decide(decision, advance) {
+  const g = focused();
+  if (!g) return;
+  if (advance && S.focus < S.view.length - 1) { S.focus++; showFocus(); }
+  send(g, { decision }, g.char + " " + decision);
+}
+
+function pick(n) {
   const g = focused();
   if (!g || n > g.variants.length) return;
   const variant = n === 0 ? null : g.variants[n - 1];
-  try {
-    const r = await post("/api/decide", { glyph: g.key, decision: "accepted", variant });
-    g.decision = r.decision; g.variant = r.variant; renderCounts(r.counts); updateCell(g.key); showPanel();
-    say(g.char + ": " + (variant ? "drawing " + n : "the original") + " accepted");
-  } catch (e) { say("not saved: " + e.message, true); }
+  send(g, { decision: "accepted", variant }, g.char + ": " + (variant ? "drawing " + n : "the original") + " accepted");
 }
 
 async function more() {
@@ -990,9 +1035,9 @@ async function acceptRest() {
   const keys = S.view.filter(k => S.byKey[k].decision === "undecided");
   if (!keys.length) return say("nothing undecided in view");
   try {
-    const r = await post("/api/bulk", { decision: "accepted", glyphs: keys });
+    const r = await postInOrder("/api/bulk", { decision: "accepted", glyphs: keys });
     r.changed.forEach(k => { S.byKey[k].decision = "accepted"; updateCell(k); });
-    renderCounts(r.counts); showPanel();
+    renderCounts(); showPanel();
     say(r.changed.length + " glyphs accepted");
   } catch (e) { say("not saved: " + e.message, true); }
 }
@@ -1043,13 +1088,10 @@ function setLine(box, text) {
 function renderContext() {
   if (!S.info) return;
   const g = focused();
-  let text = $("ctx-text").value;
   const own = S.info.own_chars || "";
-  if (g && !text.includes(g.char)) {  // the selected glyph, between the font's own
-    text = text + "\u3000" + own.slice(0, 3) + g.char + own.slice(3, 6) + g.char + own.slice(6, 8);
-  }
-  setLine($("ctx-small"), text);
-  setLine($("ctx-large"), text);
+  setLine($("ctx-small"), $("ctx-text").value);
+  // display size: the selected glyph between the font's own glyphs
+  setLine($("ctx-large"), g ? own.slice(0, 2) + g.char + own.slice(2, 4) + g.char + own.slice(4, 5) : "");
 }
 
 document.addEventListener("keydown", e => {
@@ -1106,12 +1148,14 @@ async function load() {
   const style = info.style || {};
   $("style").textContent = "\u00b7 style " + style.id + " " + (style.name || "");
   $("folder").textContent = info.folder;
-  renderCounts(info.counts);
+  renderCounts();
   const generated = S.glyphs.filter(g => g.decision !== "rejected").slice(0, 6).map(g => g.char);
   const own = info.own_chars || "";
   let text = "";
   for (let i = 0; i < Math.max(generated.length, 4); i++) text += (own[i] || "") + (generated[i] || "");
   $("ctx-text").value = text;
+  new FontFace("fontgen-source", "url(" + withToken("/font/source") + ")").load()
+    .then(f => document.fonts.add(f)).catch(() => {});
   if (info.target_font) {
     const face = new FontFace("fontgen-target", "url(" + withToken("/font/target") + ")");
     face.load().then(f => { document.fonts.add(f); $("ctx-note").textContent = "Own glyphs: " + info.target_font; })
