@@ -55,6 +55,7 @@ def cli(ctx: click.Context, workdir: Path, debug: bool) -> None:
       fontgen render      fonts -> paired glyph images (WORKDIR/data)
       fontgen train       images -> Zi2Zi GAN checkpoint (WORKDIR/runs/latest)
       fontgen generate    --style ID: draw the glyphs that style's font lacks
+      fontgen review      accept, reject or redraw each generated glyph (a local page)
       fontgen vectorize   glyph images -> outlines -> TTF (WORKDIR/fonts)
       fontgen evaluate    quality on held-out characters
       fontgen complete    all of the above for one font, in one resumable command
@@ -305,6 +306,53 @@ def generate(workdir: Workdir, style, run_dir, checkpoint, target_font, chars, c
             click.echo(f"flagged {kind}: {len(flagged)} glyphs: {''.join(flagged[:40])}", err=True)
 
 
+def newest_generated(workdir: Workdir) -> Path:
+    """The most recently written generated-glyph folder under WORKDIR/generated."""
+    from fontgen.errors import FontgenError
+
+    candidates = [p for p in workdir.generated.glob("*") if p.is_dir() and not p.name.startswith(".")] \
+        if workdir.generated.is_dir() else []
+    if not candidates:
+        raise FontgenError(f"no generated glyph folders under {workdir.generated}; run `fontgen generate` "
+                           "or pass GLYPH_DIR")
+    return max(candidates, key=lambda p: p.stat().st_mtime)
+
+
+# === review ===
+@cli.command()
+@click.argument("glyph_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port on 127.0.0.1 (0: any free port).")
+@click.option("--no-browser", "no_browser", is_flag=True, help="Print the address instead of opening a browser.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True,
+              help="Where alternative drawings are drawn (a few glyphs at a time: the CPU is enough).")
+@click.pass_obj
+def review(workdir: Workdir, glyph_dir, port, no_browser, device):
+    """Look at every generated glyph and accept, reject or redraw it, on a local web page.
+
+    GLYPH_DIR is a folder written by `fontgen generate` (default: the newest under
+    WORKDIR/generated/). The page shows every glyph beside its source glyph, flagged ones
+    first; decide with the mouse or the keyboard, ask for alternative drawings (seeded
+    samples of the checkpoint) and pick one, and judge glyphs in a line of text set with
+    the target font's own glyphs. Decisions are saved as they are made in
+    GLYPH_DIR/review.json; `fontgen vectorize` honours them. The server listens on
+    127.0.0.1 only and needs the random token in the address it prints. Ctrl-C stops it.
+
+    \b
+    Examples:
+      fontgen review
+      fontgen review fontgen-work/generated/style-12 --no-browser --port 8765
+    """
+    from fontgen import review as review_step
+
+    if glyph_dir is None:
+        glyph_dir = newest_generated(workdir)
+    counts = review_step.serve(glyph_dir, port=port, open_browser=not no_browser, device=device,
+                               log=lambda line: click.echo(line, err=True))
+    click.echo(f"review of {glyph_dir}: {counts.accepted} accepted, {counts.rejected} rejected, "
+               f"{counts.undecided} undecided (saved in {Path(glyph_dir) / review_step.REVIEW_NAME})")
+
+
 # === vectorize ===
 @cli.command()
 @click.argument("glyph_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
@@ -336,15 +384,20 @@ def generate(workdir: Workdir, style, run_dir, checkpoint, target_font, chars, c
 @click.option("--family", metavar="NAME", help="Family name of the written font. Default: \"<Family> fontgen\" "
               "(with --merge-into, the target's family plus \"fontgen\": a modified font must not carry the "
               "original's name).")
+@click.option("--accepted-only", "accepted_only", is_flag=True,
+              help="Only glyphs accepted in `fontgen review` (review.json); without it undecided glyphs are "
+                   "included too. Rejected glyphs are always left out.")
 @click.pass_obj
 def vectorize(workdir: Workdir, glyph_dir, out, force, merge_into, replace, workers, units_per_em, em_top, margin,
-              fit_error, corner_angle, smooth, min_speck_area, min_iou, strict, family):
+              fit_error, corner_angle, smooth, min_speck_area, min_iou, strict, family, accepted_only):
     """Trace generated glyph images into outlines and write a verified TTF.
 
     GLYPH_DIR holds uXXXX.png images and manifest.json (default: the newest folder under
     WORKDIR/generated/). Without a manifest give the geometry with --units-per-em. The
-    font is checked (fontTools, OpenType Sanitizer, render-back IoU) before it is kept; a
-    specimen sheet is written beside it.
+    folder's review.json (`fontgen review`) applies: rejected glyphs are left out and a
+    chosen alternative is traced instead of the original. The font is checked (fontTools,
+    OpenType Sanitizer, render-back IoU) before it is kept; a specimen sheet is written
+    beside it.
 
     \b
     Examples:
@@ -353,15 +406,9 @@ def vectorize(workdir: Workdir, glyph_dir, out, force, merge_into, replace, work
       fontgen vectorize edited/ --units-per-em 1000 --out edited.ttf
     """
     from fontgen import vectorize as vec
-    from fontgen.errors import FontgenError
 
     if glyph_dir is None:
-        candidates = [p for p in workdir.generated.glob("*") if p.is_dir() and not p.name.startswith(".")] \
-            if workdir.generated.is_dir() else []
-        if not candidates:
-            raise FontgenError(f"no generated glyph folders under {workdir.generated}; run `fontgen generate` "
-                               "or pass GLYPH_DIR")
-        glyph_dir = max(candidates, key=lambda p: p.stat().st_mtime)
+        glyph_dir = newest_generated(workdir)
         click.echo(f"vectorizing {glyph_dir}", err=True)
     if replace and not merge_into:
         raise click.UsageError("--replace only makes sense with --merge-into")
@@ -372,7 +419,8 @@ def vectorize(workdir: Workdir, glyph_dir, out, force, merge_into, replace, work
     result = vec.vectorize_folder(glyph_dir, out=out, merge_into=merge_into, replace=replace, workers=workers,
                                   units_per_em=units_per_em, em_top=em_top, margin=margin, options=options,
                                   fonts_dir=workdir.fonts, min_iou=min_iou, force=force, strict=strict,
-                                  family=family, log=lambda line: click.echo(line, err=True))
+                                  family=family, accepted_only=accepted_only,
+                                  log=lambda line: click.echo(line, err=True))
     click.echo(result.summary())
 
 

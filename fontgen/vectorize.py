@@ -47,6 +47,7 @@ from scipy import ndimage
 from fontgen.errors import FontgenError
 from fontgen.files import check_writable, clean_stale_temps, temp_path
 from fontgen.fonts import FontSpec, Geometry, GlyphRenderer, choose_face, em_box_vertical, open_font
+from fontgen.review import REVIEW_NAME, ReviewCounts, apply_review
 
 # Spline-fitting tuning (measured with benchmarks/bench_vectorize.py):
 _CORNER_SKIP = 1.0  # px of arc next to a sharpened corner left out of the fit (corner rounding)
@@ -1313,6 +1314,8 @@ def read_glyph_folder(folder: Path, units_per_em: int | None = None, em_top: flo
         if manifest.get("format") not in (None, "fontgen-glyphs"):
             raise FontgenError(f"{manifest_path}: format is {manifest.get('format')!r}, expected 'fontgen-glyphs'")
     files: dict[int, Path] = {}
+    # only the folder's own uXXXX.png: review.json and the variants/ subfolder (fontgen review) are read
+    # by vectorize_folder through fontgen.review.apply_review
     for p in sorted(folder.iterdir()):
         if p.name.startswith(".") or not p.is_file() or p.suffix.lower() != ".png":
             continue
@@ -2033,6 +2036,7 @@ class VectorizeResult:
     left_out_file: Path | None = None
     min_iou: float = 0.75
     text_specimen_path: Path | None = None  # running text with the font's own glyphs
+    review: ReviewCounts | None = None  # the folder's review.json decisions (fontgen review)
 
     def summary(self) -> str:
         n = max(self.glyphs, 1)
@@ -2049,6 +2053,8 @@ class VectorizeResult:
             f"specimen:  {self.specimen_path}"
             + (f"; running text {self.text_specimen_path}" if self.text_specimen_path else ""),
         ]
+        if self.review is not None:
+            lines.insert(1, f"review:    {self.review.line()}")
         if self.left_out:
             shown = "".join(chr(cp) for cp in list(self.left_out)[:40])
             lines.append(f"left out:  {len(self.left_out)} glyphs whose outline renders back below IoU {self.min_iou}: "
@@ -2069,14 +2075,25 @@ def vectorize_folder(glyph_dir: Path, out: Path | None = None, merge_into: str |
                      em_top: float | None = None, margin: float | None = None,
                      options: TraceOptions = TraceOptions(), fonts_dir: Path = Path("fontgen-work/fonts"),
                      min_iou: float = 0.75, progress: bool = True, force: bool = False, strict: bool = False,
-                     family: str | None = None, log=None) -> VectorizeResult:
+                     family: str | None = None, accepted_only: bool = False, log=None) -> VectorizeResult:
     """Trace a generated-glyph folder and write a verified TTF (standalone or merged).
 
-    Glyphs whose outline renders back below `min_iou` are left out (listed in the result
-    and in OUT-left-out.txt); `strict` refuses the whole font instead.
+    The folder's review.json (`fontgen review`) applies: rejected glyphs are left out, a
+    chosen alternative (variants/NAME.png) is traced instead of the original, undecided
+    glyphs are kept unless `accepted_only`. Glyphs whose outline renders back below
+    `min_iou` are left out (listed in the result and in OUT-left-out.txt); `strict`
+    refuses the whole font instead.
     """
     start = time.perf_counter()
     folder = read_glyph_folder(Path(glyph_dir), units_per_em, em_top, margin)
+    files, review = apply_review(folder.path, folder.files, accepted_only, folder.geometry.image_size)
+    if not files:
+        why = (f"no glyph of {folder.path} is accepted in its {REVIEW_NAME} (--accepted-only keeps only those)"
+               if accepted_only else f"every glyph of {folder.path} is rejected in its {REVIEW_NAME}")
+        raise FontgenError(f"nothing to vectorize: {why}; accept some in `fontgen review`"
+                           + ("" if not accepted_only else ", or leave out --accepted-only"))
+    folder.files = files
+    folder.flagged &= set(files)
     target = FontSpec.parse(merge_into) if isinstance(merge_into, (str, Path)) else merge_into
     out = Path(out) if out is not None else default_output(folder, Path(fonts_dir), target)
     if target is not None and out.resolve() == target.path.resolve():
@@ -2167,5 +2184,5 @@ def vectorize_folder(glyph_dir: Path, out: Path | None = None, merge_into: str |
                            worst_codepoint=check["worst_codepoint"], skipped=skipped, notes=notes,
                            geometry_source=folder.geometry_source, seconds=time.perf_counter() - start,
                            left_out=left_out, left_out_file=left_out_file if left_out else None, min_iou=min_iou,
-                           text_specimen_path=text_specimen)
+                           text_specimen_path=text_specimen, review=review)
 
