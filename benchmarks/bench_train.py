@@ -139,8 +139,8 @@ def main() -> None:
         peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     # FLOPs of one more full training step
-    rows = trainer.batch_rows(total)
-    batch = trainer.to_device(*trainer.load_rows(rows))
+    rows = trainer.feed.batch_rows(total)
+    batch = trainer.feed.to_device(*trainer.feed.load_rows(rows))
     counter = FlopCounterMode(display=False)
     with counter:
         trainer.train_step(total, *batch)

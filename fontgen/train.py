@@ -258,6 +258,100 @@ def remove_abandoned_runs(runs_dir: Path, keep: Path) -> list[Path]:
 # ---------------------------------------------------------------------------------------
 
 
+class BatchFeed:
+    """The data side of training: which pairs each step sees (a seeded permutation per epoch,
+    sharded by rank), reading them from the memory maps, and turning them into model input on
+    the device (resized, augmented, in the chosen memory layout)."""
+
+    def __init__(self, dataset: GlyphDataset, train_rows: np.ndarray, seed: int, global_batch: int,
+                 steps_per_epoch: int, rank: int, world: int, device: torch.device, image_size: int,
+                 channels_last: bool, augment_gen: torch.Generator):
+        self.dataset, self.train_rows, self.seed = dataset, train_rows, seed
+        self.global_batch, self.steps_per_epoch, self.rank, self.world = global_batch, steps_per_epoch, rank, world
+        self.device, self.cuda = device, device.type == "cuda"
+        self.image_size, self.channels_last, self.augment_gen = image_size, channels_last, augment_gen
+
+    def epoch_order(self, epoch: int) -> np.ndarray:
+        """Training pair rows in epoch `epoch`'s order, at least one global batch long."""
+        if getattr(self, "_order_epoch", None) != epoch:
+            rng = np.random.default_rng([self.seed, epoch])
+            order = self.train_rows[rng.permutation(len(self.train_rows))]
+            if len(order) < self.global_batch:
+                order = np.resize(order, self.global_batch)
+            self._order, self._order_epoch = order, epoch
+        return self._order
+
+    def batch_rows(self, step: int) -> np.ndarray:
+        """This rank's (sorted) pair rows for a step: a disjoint shard of the global batch."""
+        epoch, i = divmod(step, self.steps_per_epoch)
+        chunk = self.epoch_order(epoch)[i * self.global_batch:(i + 1) * self.global_batch]
+        return np.sort(chunk[self.rank::self.world])
+
+    def load_rows(self, rows: np.ndarray):
+        """Host side of a batch: uint8 [2N, S, S] (N sources, then N targets) and int64 labels [N].
+
+        One fancy-indexed copy per memory map into one buffer, pinned on CUDA so the copy to
+        the device is asynchronous.
+        """
+        ds = self.dataset
+        n, size = len(rows), ds.image_size
+        ab = np.empty((2 * n, size, size), np.uint8)
+        np.take(ds.source, np.asarray(ds.pair_char[rows]), axis=0, out=ab[:n], mode="clip")  # rows are valid
+        np.take(ds.images, rows, axis=0, out=ab[n:], mode="clip")
+        ab = torch.from_numpy(ab)
+        labels = torch.from_numpy(np.asarray(ds.pair_style[rows]).astype(np.int64))
+        if self.cuda:
+            ab, labels = ab.pin_memory(), labels.pin_memory()
+        return ab, labels
+
+    def to_device(self, ab: torch.Tensor, labels: torch.Tensor, augment: bool = False):
+        """uint8 [2N, S, S] -> (A, B) float [N, 1, s, s] in [-1, 1] on the device (resized, augmented), labels."""
+        dev = self.device
+        n = ab.shape[0] // 2
+        x = ab.to(dev, non_blocking=True).unsqueeze(1)
+        x = x.float().mul_(1 / 127.5).sub_(1)
+        size = self.image_size
+        if x.shape[-1] != size:
+            x = resize(x, size)
+        if augment:
+            x = self._augment(x, n)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x[:n], x[n:], labels.to(dev, non_blocking=True)
+
+    def _augment(self, x: torch.Tensor, n: int) -> torch.Tensor:
+        """Random scale (+-8%) and shift (+-4% of the size), the same for a pair's A and B."""
+        g = self.augment_gen
+        scale = 1 + (torch.rand(n, generator=g, device=g.device) * 2 - 1) * 0.08
+        shift = (torch.rand(n, 2, generator=g, device=g.device) * 2 - 1) * 0.08
+        theta = torch.zeros(n, 2, 3, device=g.device)
+        theta[:, 0, 0] = theta[:, 1, 1] = 1 / scale
+        theta[:, :, 2] = shift
+        theta = theta.repeat(2, 1, 1).to(x.device)
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        # sample (x - 1) so the zero padding of grid_sample becomes white (+1) after adding 1
+        return F.grid_sample(x - 1, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + 1
+
+    def fixed_val_batch(self):
+        """A few characters of up to SAMPLE_STYLES styles, the same every time (validation split if any)."""
+        ds = self.dataset
+        rows = ds.pair_indices("val")
+        if len(rows) == 0:
+            rows = self.train_rows
+        styles = np.asarray(ds.pair_style)[rows]
+        picked = []
+        rng = np.random.default_rng(12345)
+        shown = sorted(set(styles.tolist()))[:SAMPLE_STYLES]
+        per_style = max(4, SAMPLE_GLYPHS // len(shown))
+        for style_id in shown:
+            mine = rows[styles == style_id]
+            picked.extend(sorted(rng.choice(mine, size=min(per_style, len(mine)), replace=False).tolist()))
+        return self.to_device(*self.load_rows(np.asarray(picked, dtype=np.int64)))
+
+
+# ---------------------------------------------------------------------------------------
+
+
 class Trainer:
     """One training run. `run()` does setup, the loop and the final checkpoint."""
 
@@ -417,15 +511,34 @@ class Trainer:
         self.ckpt_path = self.run_dir / CHECKPOINT_NAME
 
     def _setup(self) -> None:
+        """Everything before the first step, in the order a reader needs it."""
         cfg = self.cfg
-        device = self._setup_distributed(pick_device(cfg.device or "auto"))
-        self.device = device
-        self.cuda = device.type == "cuda"
-        self.threads = set_threads(cfg.threads)
         if cfg.resume and cfg.init_from is not None:
             raise FontgenError("--resume and --init-from exclude each other")
+        device = self.device = self._setup_distributed(pick_device(cfg.device or "auto"))
+        self.cuda = device.type == "cuda"
+        self.threads = set_threads(cfg.threads)
         self._claim_run_dir()
+        reference = self._resolve(device)
+        self._choose_speed_options()
+        self._build_models(reference)
+        self._build_optimizers()
+        self._wrap_models()
+        from fontgen.losses import LossWeights
 
+        self.loss_weights = LossWeights(gan=cfg.gan_weight, l1=cfg.l1_weight, const=cfg.const_weight,
+                                        perceptual=cfg.perceptual_weight, category=cfg.category_weight)
+        self.feed = BatchFeed(self.dataset, self.train_rows, cfg.seed, self.global_batch, self.steps_per_epoch,
+                              self.rank, self.world, self.device, self.model_config.image_size, self.channels_last,
+                              self.augment_gen)
+        self.val_batch = self.feed.fixed_val_batch()
+        if self.cuda:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fontgen-data")
+
+    def _resolve(self, device) -> dict | None:
+        """Open the dataset and settle every option (checkpoint, preset, defaults); returns the
+        checkpoint the run starts from (--resume, --init-from), or None."""
+        cfg = self.cfg
         self.resume_state = reference = None
         fill = ()
         if cfg.resume:
@@ -441,7 +554,7 @@ class Trainer:
         self.train_rows = ds.pair_indices("train")
         if len(self.train_rows) == 0:
             raise FontgenError(f"dataset {ds.root} has no training pairs")
-        self._auto_preset = cfg.preset in (None, "auto")
+        auto_preset = cfg.preset in (None, "auto")
         preset = self._resolve_settings(ds, reference, fill, device)
         self.model_config = mc = self._model_config()
         if reference is not None:
@@ -453,9 +566,15 @@ class Trainer:
                                f"{mc.embedding_num} style embeddings"
                                f"{' (from the checkpoint)' if reference is not None else ''}; render the dataset "
                                f"with style ids below {mc.embedding_num}, or train a new model")
-
         self.global_batch = cfg.batch_size * self.world
         self.steps_per_epoch = max(1, len(self.train_rows) // self.global_batch)
+        self._origin = "the resumed run's settings" if cfg.resume else \
+            f"preset {preset}{' (auto)' if auto_preset else ''}"
+        return reference
+
+    def _choose_speed_options(self) -> None:
+        """How the step runs on this machine (none of it changes what is learnt), and say so."""
+        cfg, mc, ds = self.cfg, self.model_config, self.dataset
         self.bf16 = cfg.bf16 if cfg.bf16 is not None else self.cuda
         # channels_last pays for convolutions but instance norm returns NCHW and converts back at
         # every one of its calls: on only with batch norm until a GPU measurement says otherwise
@@ -464,19 +583,6 @@ class Trainer:
         # D sees real and fake pairs as one batch unless batch norm would mix their statistics
         self.d_batched = mc.spectral_norm or mc.norm != "batch"
         self.log_late = self.cuda  # log a step's losses while the next one runs (no GPU stall per step)
-        origin = "the resumed run's settings" if cfg.resume else \
-            f"preset {preset}{' (auto)' if self._auto_preset else ''}"
-        self.say(f"fontgen train: {origin} on {device}{'' if self.cuda else f' ({self.threads} threads)'}"
-                 f"{f' x{self.world} processes' if self.world > 1 else ''}: {mc.image_size} px, ngf {mc.ngf}, "
-                 f"ndf {mc.ndf}, batch {cfg.batch_size}{' per process' if self.world > 1 else ''}, {cfg.steps} steps "
-                 f"({len(self.train_rows)} training pairs, {self.steps_per_epoch} steps/epoch)"
-                 f"{', bf16' if self.bf16 else ''}, perceptual weight {cfg.perceptual_weight}")
-
-        if ds.image_size != mc.image_size:
-            hint = (f" (upsampled: render at --size {mc.image_size} for sharp targets)"
-                    if ds.image_size < mc.image_size else "")
-            self.say(f"fontgen train: the dataset is {ds.image_size} px, the model {mc.image_size} px: batches are "
-                     f"resized on the device{hint}")
         if cfg.deterministic:  # the same numbers every run, at some cost in speed
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
             torch.use_deterministic_algorithms(True)
@@ -484,14 +590,28 @@ class Trainer:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
             torch.backends.cudnn.benchmark = not cfg.deterministic
+        self.say(f"fontgen train: {self._origin} on {self.device}"
+                 f"{'' if self.cuda else f' ({self.threads} threads)'}"
+                 f"{f' x{self.world} processes' if self.world > 1 else ''}: {mc.image_size} px, ngf {mc.ngf}, "
+                 f"ndf {mc.ndf}, batch {cfg.batch_size}{' per process' if self.world > 1 else ''}, {cfg.steps} steps "
+                 f"({len(self.train_rows)} training pairs, {self.steps_per_epoch} steps/epoch)"
+                 f"{', bf16' if self.bf16 else ''}, perceptual weight {cfg.perceptual_weight}")
+        if ds.image_size != mc.image_size:
+            hint = (f" (upsampled: render at --size {mc.image_size} for sharp targets)"
+                    if ds.image_size < mc.image_size else "")
+            self.say(f"fontgen train: the dataset is {ds.image_size} px, the model {mc.image_size} px: batches are "
+                     f"resized on the device{hint}")
 
-        # models: the same seed on every rank (DDP also broadcasts rank 0's weights)
-        from fontgen.losses import LossWeights, PerceptualLoss, vgg16_features  # noqa: F401
+    def _build_models(self, reference: dict | None) -> None:
+        """G and D (from the checkpoint's weights, if any), the RNG streams, the perceptual loss."""
+        from fontgen.losses import PerceptualLoss, vgg16_features
 
+        cfg, device = self.cfg, self.device
+        # the same seed on every rank (DDP also broadcasts rank 0's weights)
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed % 2**32)
         random.seed(cfg.seed)
-        G, D = build_models(mc)
+        G, D = build_models(self.model_config)
         if reference is not None:
             G.load_state_dict(reference["generator"])
             if "discriminator" in reference:
@@ -500,7 +620,6 @@ class Trainer:
             torch.manual_seed(cfg.seed + 1_000_003 * self.rank)
         # drawn where the images are: no host round trip for the affine parameters
         self.augment_gen = torch.Generator(device=device).manual_seed(cfg.seed * 7919 + 17 + self.rank)
-
         self.frozen = []
         if cfg.freeze_encoder:
             self.frozen = list(G.down.modules())
@@ -511,50 +630,50 @@ class Trainer:
             G.to(memory_format=torch.channels_last)
             D.to(memory_format=torch.channels_last)
         self.G_raw, self.D_raw = G, D
-
-        # perceptual loss before anything is written: offline without weights this stops here
+        # before anything is written: offline without VGG weights this stops here
         self.perceptual = None
         if cfg.perceptual_weight > 0:
             self.perceptual = PerceptualLoss(vgg16_features(weights_path=cfg.vgg_weights), device=device)
 
-        g_params = [p for p in G.parameters() if p.requires_grad]
+    def _build_optimizers(self) -> None:
+        """Adam for G (its trainable part) and D; a resumed run's states, step and RNG come back."""
+        cfg = self.cfg
         betas = (cfg.beta1, cfg.beta2)
-        self.opt_g = torch.optim.Adam(g_params, lr=cfg.lr, betas=betas)
-        self.opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=betas)
+        self.opt_g = torch.optim.Adam([p for p in self.G_raw.parameters() if p.requires_grad], lr=cfg.lr,
+                                      betas=betas)
+        self.opt_d = torch.optim.Adam(self.D_raw.parameters(), lr=cfg.lr, betas=betas)
         self.start_step = 0
-        if self.resume_state is not None:
-            state = self.resume_state
-            try:
-                self.opt_g.load_state_dict(state["optimizer_g"])
-                self.opt_d.load_state_dict(state["optimizer_d"])
-            except (KeyError, ValueError) as exc:
-                raise FontgenError(f"cannot resume: the optimizer state does not fit ({exc}); "
-                                   "was the checkpoint trained with other --freeze-encoder?") from None
-            self.start_step = int(state["step"])
-            self._restore_rng(state.get("rng", {}))
+        state = self.resume_state
+        if state is None:
+            return
+        try:
+            self.opt_g.load_state_dict(state["optimizer_g"])
+            self.opt_d.load_state_dict(state["optimizer_d"])
+        except (KeyError, ValueError) as exc:
+            raise FontgenError(f"cannot resume: the optimizer state does not fit ({exc}); "
+                               "was the checkpoint trained with other --freeze-encoder?") from None
+        self.start_step = int(state["step"])
+        self._restore_rng(state.get("rng", {}))
 
+    def _wrap_models(self) -> None:
+        """DDP across processes, torch.compile on request; G_raw and D_raw stay the plain modules."""
+        G, D = self.G_raw, self.D_raw
         self.G, self.D = G, D
         if self.distributed:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
-            ids = [device.index] if self.cuda else None
-            if self.cuda and mc.norm == "batch":
+            ids = [self.device.index] if self.cuda else None
+            if self.cuda and self.model_config.norm == "batch":
                 G = self.G_raw = torch.nn.SyncBatchNorm.convert_sync_batchnorm(G)
                 D = self.D_raw = torch.nn.SyncBatchNorm.convert_sync_batchnorm(D)
-                self.frozen = list(G.down.modules()) if cfg.freeze_encoder else []
+                self.frozen = list(G.down.modules()) if self.cfg.freeze_encoder else []
             self.G = DDP(G, device_ids=ids)
             self.D = DDP(D, device_ids=ids)
         self.D_for_g = D
-        if cfg.compile:
+        if self.cfg.compile:
             self.G = torch.compile(self.G)
             self.D = torch.compile(self.D)
             self.D_for_g = torch.compile(D)
-
-        self.loss_weights = LossWeights(gan=cfg.gan_weight, l1=cfg.l1_weight, const=cfg.const_weight,
-                                        perceptual=cfg.perceptual_weight, category=cfg.category_weight)
-        self.val_batch = self._fixed_val_batch()
-        if self.cuda:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fontgen-data")
 
     def _prepare_run_dir(self) -> None:
         if self.rank != 0:
@@ -577,85 +696,6 @@ class Trainer:
         (self.run_dir / "train_config.json").write_text(
             json.dumps({"train": self.cfg.to_dict(), "model": self.model_config.to_dict()}, indent=1) + "\n",
             encoding="utf-8")
-
-    # ---- data --------------------------------------------------------------------------
-
-    def epoch_order(self, epoch: int) -> np.ndarray:
-        """Training pair rows in epoch `epoch`'s order, at least one global batch long."""
-        if getattr(self, "_order_epoch", None) != epoch:
-            rng = np.random.default_rng([self.cfg.seed, epoch])
-            order = self.train_rows[rng.permutation(len(self.train_rows))]
-            if len(order) < self.global_batch:
-                order = np.resize(order, self.global_batch)
-            self._order, self._order_epoch = order, epoch
-        return self._order
-
-    def batch_rows(self, step: int) -> np.ndarray:
-        """This rank's (sorted) pair rows for a step: a disjoint shard of the global batch."""
-        epoch, i = divmod(step, self.steps_per_epoch)
-        chunk = self.epoch_order(epoch)[i * self.global_batch:(i + 1) * self.global_batch]
-        return np.sort(chunk[self.rank::self.world])
-
-    def load_rows(self, rows: np.ndarray):
-        """Host side of a batch: uint8 [2N, S, S] (N sources, then N targets) and int64 labels [N].
-
-        One fancy-indexed copy per memory map into one buffer, pinned on CUDA so the copy to
-        the device is asynchronous.
-        """
-        ds = self.dataset
-        n, size = len(rows), ds.image_size
-        ab = np.empty((2 * n, size, size), np.uint8)
-        np.take(ds.source, np.asarray(ds.pair_char[rows]), axis=0, out=ab[:n], mode="clip")  # rows are valid
-        np.take(ds.images, rows, axis=0, out=ab[n:], mode="clip")
-        ab = torch.from_numpy(ab)
-        labels = torch.from_numpy(np.asarray(ds.pair_style[rows]).astype(np.int64))
-        if self.cuda:
-            ab, labels = ab.pin_memory(), labels.pin_memory()
-        return ab, labels
-
-    def to_device(self, ab: torch.Tensor, labels: torch.Tensor, augment: bool = False):
-        """uint8 [2N, S, S] -> (A, B) float [N, 1, s, s] in [-1, 1] on the device (resized, augmented), labels."""
-        dev = self.device
-        n = ab.shape[0] // 2
-        x = ab.to(dev, non_blocking=True).unsqueeze(1)
-        x = x.float().mul_(1 / 127.5).sub_(1)
-        size = self.model_config.image_size
-        if x.shape[-1] != size:
-            x = resize(x, size)
-        if augment:
-            x = self._augment(x, n)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x[:n], x[n:], labels.to(dev, non_blocking=True)
-
-    def _augment(self, x: torch.Tensor, n: int) -> torch.Tensor:
-        """Random scale (+-8%) and shift (+-4% of the size), the same for a pair's A and B."""
-        g = self.augment_gen
-        scale = 1 + (torch.rand(n, generator=g, device=g.device) * 2 - 1) * 0.08
-        shift = (torch.rand(n, 2, generator=g, device=g.device) * 2 - 1) * 0.08
-        theta = torch.zeros(n, 2, 3, device=g.device)
-        theta[:, 0, 0] = theta[:, 1, 1] = 1 / scale
-        theta[:, :, 2] = shift
-        theta = theta.repeat(2, 1, 1).to(x.device)
-        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-        # sample (x - 1) so the zero padding of grid_sample becomes white (+1) after adding 1
-        return F.grid_sample(x - 1, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + 1
-
-    def _fixed_val_batch(self):
-        """A few characters of up to SAMPLE_STYLES styles, the same every time (validation split if any)."""
-        ds = self.dataset
-        rows = ds.pair_indices("val")
-        if len(rows) == 0:
-            rows = self.train_rows
-        styles = np.asarray(ds.pair_style)[rows]
-        picked = []
-        rng = np.random.default_rng(12345)
-        shown = sorted(set(styles.tolist()))[:SAMPLE_STYLES]
-        per_style = max(4, SAMPLE_GLYPHS // len(shown))
-        for style_id in shown:
-            mine = rows[styles == style_id]
-            picked.extend(sorted(rng.choice(mine, size=min(per_style, len(mine)), replace=False).tolist()))
-        return self.to_device(*self.load_rows(np.asarray(picked, dtype=np.int64)))
 
     # ---- checkpoint state --------------------------------------------------------------
 
@@ -972,7 +1012,8 @@ class Trainer:
         cfg = self.cfg
         self.bar = tqdm(total=total, initial=step, unit="step", desc="train", dynamic_ncols=True,
                         disable=not cfg.progress or self.rank != 0, file=sys.stderr)
-        batch = self._pool.submit(self.load_rows, self.batch_rows(step)) if self._pool is not None else None
+        feed = self.feed
+        batch = self._pool.submit(feed.load_rows, feed.batch_rows(step)) if self._pool is not None else None
         self._ips_avg = None
         t_last = time.perf_counter()
         self._saved_at = time.monotonic()
@@ -981,10 +1022,10 @@ class Trainer:
             while step < total:
                 if batch is not None:
                     host = batch.result()
-                    batch = self._pool.submit(self.load_rows, self.batch_rows(step + 1)) if step + 1 < total else None
+                    batch = self._pool.submit(feed.load_rows, feed.batch_rows(step + 1)) if step + 1 < total else None
                 else:
-                    host = self.load_rows(self.batch_rows(step))
-                real_a, real_b, labels = self.to_device(*host, augment=cfg.augment)
+                    host = feed.load_rows(feed.batch_rows(step))
+                real_a, real_b, labels = feed.to_device(*host, augment=cfg.augment)
                 names, values = self.train_step(step, real_a, real_b, labels)
                 if self.distributed:
                     import torch.distributed as dist

@@ -311,7 +311,7 @@ def test_grad_clip_and_const_target_take_effect(train_data, tmp_path, monkeypatc
     trainer = Trainer(tiny(train_data, tmp_path, run=tmp_path / "opts", steps=1, grad_clip=0.5, const_target="real"),
                       log=None)
     trainer._setup()
-    real_a, real_b, labels = trainer.to_device(*trainer.load_rows(trainer.batch_rows(0)))
+    real_a, real_b, labels = trainer.feed.to_device(*trainer.feed.load_rows(trainer.feed.batch_rows(0)))
     trainer.train_step(0, real_a, real_b, labels)
     trainer._lock.release()
     assert clipped == [0.5, 0.5]  # D and G
@@ -368,18 +368,19 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(train_data, tmp_path, mon
 def test_batches_shard_and_resize_on_device(train_data, tmp_path):
     trainer = Trainer(tiny(train_data, tmp_path, image_size=128, augment=True, steps=1), log=None)
     trainer._setup()
-    rows = trainer.batch_rows(5)
+    rows = trainer.feed.batch_rows(5)
     assert len(rows) == 4 and list(rows) == sorted(rows)
-    epoch0 = np.concatenate([trainer.batch_rows(s) for s in range(trainer.steps_per_epoch)])
+    epoch0 = np.concatenate([trainer.feed.batch_rows(s) for s in range(trainer.steps_per_epoch)])
     assert len(set(epoch0.tolist())) == len(epoch0)  # no pair twice within an epoch
-    assert not np.array_equal(trainer.epoch_order(0), trainer.epoch_order(1))  # reshuffled per epoch
-    a, b, labels = trainer.to_device(*trainer.load_rows(rows), augment=True)
+    assert not np.array_equal(trainer.feed.epoch_order(0), trainer.feed.epoch_order(1))  # reshuffled per epoch
+    a, b, labels = trainer.feed.to_device(*trainer.feed.load_rows(rows), augment=True)
     assert a.shape == b.shape == (4, 1, 128, 128) and a.dtype == torch.float32
     assert a.min() >= -1 - 1e-5 and a.max() <= 1 + 1e-5 and set(labels.tolist()) <= set(STYLE_IDS)
     # two processes: disjoint halves of the same global batch
-    trainer.world, trainer.global_batch = 2, 8
-    trainer._order_epoch = None
-    shards = [set(trainer.batch_rows(3).tolist()) for trainer.rank in (0, 1)]
+    feed = trainer.feed
+    feed.world, feed.global_batch = 2, 8
+    feed._order_epoch = None
+    shards = [set(feed.batch_rows(3).tolist()) for feed.rank in (0, 1)]
     assert len(shards[0]) == len(shards[1]) == 4 and not shards[0] & shards[1]
 
 
@@ -512,7 +513,7 @@ def test_g_is_scored_by_the_freshly_updated_d(train_data, tmp_path):
     hook = trainer.D_raw.register_forward_pre_hook(
         lambda module, args: seen.append([p.detach().clone() for p in module.parameters()]))
     before = [p.detach().clone() for p in trainer.D_raw.parameters()]
-    batch = trainer.to_device(*trainer.load_rows(trainer.batch_rows(0)))
+    batch = trainer.feed.to_device(*trainer.feed.load_rows(trainer.feed.batch_rows(0)))
     trainer.train_step(0, *batch)
     hook.remove()
     after = list(trainer.D_raw.parameters())
