@@ -166,6 +166,7 @@ def main() -> None:
         "rasterised at 4x supersampling; points are TrueType on+off-curve points after cu2qu. At 4x, an edge "
         "inside the middle quarter of a pixel ties at 8 of 16 samples and counts as ink, which penalises "
         "sub-pixel outlines against potrace's pixel-aligned ones; the 16x16 row has no such tie.",
+        "- vectorize, CFF vs TrueType (benchmarks/bench_cff.py, not yet part of `make bench`; measured 2026-11-29 on 17 fonts_sample glyphs per font at 256 px; FreeType render-back IoU mean/worst and points per glyph, TrueType -> CFF): source sans 0.986/0.962, 37.2 -> 0.997/0.986, 41.2; serif bold 0.985/0.965, 63.2 -> 0.994/0.989, 80.1; kai 0.982/0.966, 99.0 -> 0.985/0.982, 110.5. The cubic fit's worst traced point is 0.300 px from its curve (bound: --fit-error 0.3). Outline-only IoU (4x rasteriser, no FreeType) differs by under 0.003 (sans 0.9891 vs 0.9887, kai 0.9875 vs 0.9847), so part of the FreeType gap is its CFF vs TrueType rasterising. Cubic tracing is numpy, not compiled: 18 ms (sans) to 110 ms (kai) per glyph against 2-5 ms. Merged into the CID-keyed thin sans, its 585 own charstrings stay byte-identical.",
         "- evaluate: held-out quality of the run named by --quality-from (default: the last `make demo`, the CPU "
         "preset at 64 px); the zi2zi-JiT figures are a public reference under another protocol (few-shot, unseen "
         "fonts, 256 px).",

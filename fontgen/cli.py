@@ -357,12 +357,19 @@ def review(workdir: Workdir, glyph_dir, port, no_browser, device):
 @cli.command()
 @click.argument("glyph_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Font to write: .ttf, or .woff/.woff2 for a web font. Default: "
-                   "WORKDIR/fonts/<family>-fontgen-style-ID.ttf (or <target>-fontgen-style-ID.ttf).")
+              help="Font to write: .ttf (TrueType outlines), .otf (CFF outlines, cubic curves), or .woff/.woff2 "
+                   "for a web font. Default: WORKDIR/fonts/<family>-fontgen-style-ID.ttf (or "
+                   "<target>-fontgen-style-ID.ttf, .otf for a CFF target).")
 @click.option("--force", is_flag=True, help="Replace --out even if it is a file fontgen did not write.")
 @click.option("--merge-into", "merge_into", metavar="FONT",
               help="Add the glyphs to a copy of this font (path or path#N); the input is never modified.")
 @click.option("--replace", is_flag=True, help="With --merge-into: replace characters the font already has.")
+@click.option("--to-truetype", "to_truetype", is_flag=True,
+              help="With --merge-into a CFF (PostScript-outline .otf) font: convert all its outlines to TrueType "
+                   "quadratics and write a .ttf. Default: a CFF font stays CFF, its own glyphs untouched.")
+@click.option("--ufo", type=click.Path(path_type=Path), metavar="OUT.ufo",
+              help="Also write the traced glyphs as a UFO, to correct them in a font editor and build again with "
+                   "fontmake.")
 @click.option("--workers", type=int, default=None, help="Tracing processes. Default: min(CPU cores, 4).")
 @click.option("--units-per-em", "units_per_em", type=int,
               help="Geometry for a folder without manifest.json: UPM of the font the images were drawn for.")
@@ -388,9 +395,9 @@ def review(workdir: Workdir, glyph_dir, port, no_browser, device):
               help="Only glyphs accepted in `fontgen review` (review.json); without it undecided glyphs are "
                    "included too. Rejected glyphs are always left out.")
 @click.pass_obj
-def vectorize(workdir: Workdir, glyph_dir, out, force, merge_into, replace, workers, units_per_em, em_top, margin,
-              fit_error, corner_angle, smooth, min_speck_area, min_iou, strict, family, accepted_only):
-    """Trace generated glyph images into outlines and write a verified TTF.
+def vectorize(workdir: Workdir, glyph_dir, out, force, merge_into, replace, to_truetype, ufo, workers, units_per_em,
+              em_top, margin, fit_error, corner_angle, smooth, min_speck_area, min_iou, strict, family, accepted_only):
+    """Trace generated glyph images into outlines and write a verified TTF (or OTF).
 
     GLYPH_DIR holds uXXXX.png images and manifest.json (default: the newest folder under
     WORKDIR/generated/). Without a manifest give the geometry with --units-per-em. The
@@ -404,6 +411,7 @@ def vectorize(workdir: Workdir, glyph_dir, out, force, merge_into, replace, work
       fontgen vectorize
       fontgen vectorize fontgen-work/generated/style-12 --merge-into mykai.ttf
       fontgen vectorize edited/ --units-per-em 1000 --out edited.ttf
+      fontgen vectorize --merge-into SourceHanSansSC-Regular.otf --ufo new-glyphs.ufo
     """
     from fontgen import vectorize as vec
 
@@ -412,6 +420,8 @@ def vectorize(workdir: Workdir, glyph_dir, out, force, merge_into, replace, work
         click.echo(f"vectorizing {glyph_dir}", err=True)
     if replace and not merge_into:
         raise click.UsageError("--replace only makes sense with --merge-into")
+    if to_truetype and not merge_into:
+        raise click.UsageError("--to-truetype only makes sense with --merge-into (name a standalone font .ttf)")
     if units_per_em is None and (em_top is not None or margin is not None):
         raise click.UsageError("--em-top and --margin need --units-per-em")
     options = vec.TraceOptions(fit_error=fit_error, corner_angle=corner_angle, min_speck_area=min_speck_area,
@@ -420,7 +430,7 @@ def vectorize(workdir: Workdir, glyph_dir, out, force, merge_into, replace, work
                                   units_per_em=units_per_em, em_top=em_top, margin=margin, options=options,
                                   fonts_dir=workdir.fonts, min_iou=min_iou, force=force, strict=strict,
                                   family=family, accepted_only=accepted_only,
-                                  log=lambda line: click.echo(line, err=True))
+                                  log=lambda line: click.echo(line, err=True), to_truetype=to_truetype, ufo=ufo)
     click.echo(result.summary())
 
 

@@ -30,7 +30,7 @@ class CompleteJob:
     charset: str = "gb2312-1"  # builtin name or file (see fontgen.charsets)
     chars: list[str] | None = None  # overrides charset
     work: Path = Path("fontgen-work/complete")  # this target's work folder
-    out: Path | None = None  # default: WORKDIR/fonts/<target>-fontgen.ttf
+    out: Path | None = None  # default: WORKDIR/fonts/<target>-fontgen.ttf (.otf for a CFF target)
     fonts_dir: Path = Path("fontgen-work/fonts")
     image_size: int = 64  # rendered size; the model's comes from the preset
     preset: str | None = None
@@ -141,7 +141,8 @@ def complete_font(job: CompleteJob, log=print, progress: bool = True) -> Complet
             device=job.device), progress=progress, log=log)
 
     log("complete: 4/5 vectorize into a copy of the font")
-    out = job.out or Path(job.fonts_dir) / f"{job.target.path.stem}-fontgen.ttf"
+    # .otf for a CFF target (it stays CFF), else .ttf
+    out = job.out or Path(job.fonts_dir) / f"{job.target.path.stem}-fontgen{vectorize_step.merged_suffix(job.target)}"
     result = vectorize_step.vectorize_folder(glyphs, out=out, merge_into=job.target, progress=progress,
                                              family=job.family, min_iou=job.min_iou, log=log)
     log(result.summary())

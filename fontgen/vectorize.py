@@ -1391,9 +1391,13 @@ def _flagged(manifest: dict | None) -> set[int]:
 
 
 def _trace_job(args):
-    path, geometry_dict, opts = args
+    path, geometry_dict, opts, *curves = args
     geometry = Geometry.from_dict(geometry_dict)
     image = load_glyph_image(Path(path), geometry.image_size)
+    if curves and curves[0] == "cubic":  # CFF / OpenType-PS output: cubics fitted directly (fontgen.cubic)
+        from fontgen.cubic import trace_glyph_cubic
+
+        return trace_glyph_cubic(image, geometry, opts)
     return trace_glyph(image, geometry, opts)
 
 
@@ -1416,8 +1420,9 @@ def warm_up() -> None:
 
 
 def trace_folder(folder: GlyphFolder, opts: TraceOptions = TraceOptions(), workers: int | None = None,
-                 progress: bool = True, log=None) -> dict[int, list[Contour]]:
-    """Trace every image of a folder (in worker processes), codepoint -> contours."""
+                 progress: bool = True, log=None, curves: str = "quadratic") -> dict[int, list[Contour]]:
+    """Trace every image of a folder (in worker processes), codepoint -> contours
+    (TrueType quadratics, or with curves="cubic" cubic Béziers for CFF, see fontgen.cubic)."""
     from tqdm import tqdm
 
     workers = default_workers() if workers is None else max(1, int(workers))
@@ -1425,7 +1430,7 @@ def trace_folder(folder: GlyphFolder, opts: TraceOptions = TraceOptions(), worke
         log("vectorize: compiling the tracer (first use only, about a minute; cached after that)")
     warm_up()  # compile (or load the cached kernels) once here, not in every worker
     items = list(folder.files.items())
-    jobs = [(str(p), folder.geometry.to_dict(), opts) for _, p in items]
+    jobs = [(str(p), folder.geometry.to_dict(), opts, curves) for _, p in items]
     bar = tqdm(total=len(jobs), desc="tracing", unit="glyph", disable=not progress, leave=False)
     results: dict[int, list[Contour]] = {}
     try:
@@ -1508,7 +1513,9 @@ def write_standalone_font(glyphs: dict[int, list[Contour]], geometry: Geometry, 
                           family_given: bool = False) -> dict:
     """Write a new TTF holding only the traced glyphs (CJK metrics, UPM `units_per_em`).
 
-    `glyphs` maps codepoints to contours in the geometry's font units. Writes to a
+    `glyphs` maps codepoints to contours in the geometry's font units. An `out_path`
+    named .otf gets CFF outlines (`glyphs` then holds cubic contours, see fontgen.cubic
+    and fontgen.cff_writer), any other name glyf outlines. Writes to a
     temporary file next to `out_path` and returns {"tmp": path, ...}; the caller verifies
     and moves it in place (see `vectorize_folder`).
     """
@@ -1520,33 +1527,42 @@ def write_standalone_font(glyphs: dict[int, list[Contour]], geometry: Geometry, 
     em_top = round(geometry.em_top * k)
     em_bottom = em_top - upm
     order = [".notdef"] + [glyph_name_for(cp) for cp in glyphs]
-    glyf = {".notdef": _notdef_glyph(upm, em_top, em_bottom)}
-    for cp, contours in glyphs.items():
-        mapped = map_contours(contours, geometry, upm, em_bottom)
-        glyf[glyph_name_for(cp)] = contours_to_glyph(mapped) if mapped else Glyph()
-    fb = FontBuilder(upm, isTTF=True)
+    fam = family if family_given else f"{family} fontgen"
+    ps_family = _ps_name(_ascii(fam) or "fontgen")
+    if style_id is not None and not family_given:
+        ps_family = _ps_name(f"{ps_family}-style{style_id}")
+    cff = Path(out_path).suffix.lower() == ".otf"
+    fb = FontBuilder(upm, isTTF=not cff)
     fb.setupGlyphOrder(order)
     fb.font["cmap"] = _build_cmap({cp: glyph_name_for(cp) for cp in glyphs})
-    fb.setupGlyf(glyf)
-    glyf_table = fb.font["glyf"]
-    y_max = max([getattr(glyf_table[g], "yMax", em_top) for g in order if glyf_table[g].numberOfContours] + [em_top])
-    y_min = min([getattr(glyf_table[g], "yMin", em_bottom) for g in order if glyf_table[g].numberOfContours] + [em_bottom])
+    if cff:  # === OpenType/CFF output (fontgen/cff_writer.py) ===
+        from fontgen.cff_writer import setup_standalone_cff
+
+        bounds = setup_standalone_cff(
+            fb, {glyph_name_for(cp): map_contours(c, geometry, upm, em_bottom) for cp, c in glyphs.items()},
+            upm, em_top, em_bottom, f"{ps_family}-Regular"[:63], f"{fam} Regular", fam)
+    else:
+        glyf = {".notdef": _notdef_glyph(upm, em_top, em_bottom)}
+        for cp, contours in glyphs.items():
+            mapped = map_contours(contours, geometry, upm, em_bottom)
+            glyf[glyph_name_for(cp)] = contours_to_glyph(mapped) if mapped else Glyph()
+        fb.setupGlyf(glyf)
+        glyf_table = fb.font["glyf"]
+        bounds = {g: (glyf_table[g].xMin, glyf_table[g].yMin, glyf_table[g].xMax, glyf_table[g].yMax)
+                  if glyf_table[g].numberOfContours else None for g in order}
+    y_max = max([b[3] for b in bounds.values() if b] + [em_top])
+    y_min = min([b[1] for b in bounds.values() if b] + [em_bottom])
     metrics, vmetrics = {}, {}
     for g in order:
-        gl = glyf_table[g]
-        has = gl.numberOfContours != 0
-        metrics[g] = (upm, gl.xMin if has else 0)
-        vmetrics[g] = (upm, em_top - gl.yMax if has else 0)
+        b = bounds[g]
+        metrics[g] = (upm, b[0] if b else 0)
+        vmetrics[g] = (upm, em_top - b[3] if b else 0)
     fb.setupHorizontalMetrics(metrics)
     win_ascent = max(int(math.ceil(y_max)), em_top + round(0.15 * upm))
     win_descent = max(int(math.ceil(-y_min)), -em_bottom + round(0.15 * upm))
     fb.setupHorizontalHeader(ascent=win_ascent, descent=-win_descent, lineGap=0)
     fb.setupVerticalMetrics(vmetrics)
     fb.setupVerticalHeader(ascent=upm // 2, descent=-(upm - upm // 2), lineGap=0)
-    fam = family if family_given else f"{family} fontgen"
-    ps_family = _ps_name(_ascii(fam) or "fontgen")
-    if style_id is not None and not family_given:
-        ps_family = _ps_name(f"{ps_family}-style{style_id}")
     fb.setupNameTable({
         "familyName": fam,
         "styleName": "Regular",
@@ -1572,7 +1588,8 @@ def write_standalone_font(glyphs: dict[int, list[Contour]], geometry: Geometry, 
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_path(out_path)
     fb.font.save(str(tmp))
-    return {"tmp": tmp, "em_top": em_top, "em_bottom": em_bottom, "units_per_em": upm}
+    return {"tmp": tmp, "em_top": em_top, "em_bottom": em_bottom, "units_per_em": upm, "advance": upm,
+            "cff": cff}
 
 
 def _ascii(text: str) -> str:
@@ -1749,9 +1766,12 @@ def _cff_to_glyf(font, notes: list[str]) -> None:
 
 
 def merge_into_font(glyphs: dict[int, list[Contour]], geometry: Geometry, target: FontSpec, out_path: Path,
-                    replace: bool = False, family: str | None = None) -> dict:
+                    replace: bool = False, family: str | None = None, to_truetype: bool = False) -> dict:
     """Write a copy of `target` plus the traced glyphs (scaled to its UPM and em box).
 
+    A CFF target stays CFF (`glyphs` then holds cubic contours; fontgen.cff_writer adds them
+    as Type 2 charstrings and leaves the font's own untouched); `to_truetype` converts its
+    every outline to glyf instead (and `glyphs` holds quadratic contours).
     Existing glyphs and their metrics are kept; a codepoint the target already maps is
     skipped unless `replace` (then the cmap points to the new glyph, the old one stays for
     anything else that references it). Returns {"tmp": path, "added": [...], "skipped": [...],
@@ -1773,9 +1793,9 @@ def merge_into_font(glyphs: dict[int, list[Contour]], geometry: Geometry, target
                  f"to this one{': ' + licence.splitlines()[0][:160] if licence else ''}")
     if "CFF2" in font:
         raise FontgenError(f"{target}: CFF2 (variable PostScript) fonts are not supported for --merge-into")
-    if "CFF " in font:
+    if "CFF " in font and to_truetype:
         _cff_to_glyf(font, notes)
-    elif "glyf" not in font:
+    elif "CFF " not in font and "glyf" not in font:
         raise FontgenError(f"{target}: has no glyf or CFF outlines (bitmap-only fonts are not supported)")
     upm = font["head"].unitsPerEm
     em_top, em_bottom, em_source = em_box_vertical(font)
@@ -1785,8 +1805,11 @@ def merge_into_font(glyphs: dict[int, list[Contour]], geometry: Geometry, target
     ref = next((cmap[ord(c)] for c in IDEOGRAPH_REFERENCES if ord(c) in cmap), None)
     advance = hmtx[ref][0] if ref else upm
     v_advance = vmtx[ref][0] if (vmtx is not None and ref) else upm
-    glyf = font["glyf"]
-    if ref and vmtx is not None and glyf[ref].numberOfContours:
+    cff = "CFF " in font  # === a CFF target stays CFF (fontgen/cff_writer.py) ===
+    glyf = None if cff else font["glyf"]
+    if cff:
+        v_origin = None  # cff_writer takes it from VORG or the reference ideograph
+    elif ref and vmtx is not None and glyf[ref].numberOfContours:
         g = glyf[ref]
         g.recalcBounds(glyf)
         v_origin = g.yMax + vmtx[ref][1]
@@ -1808,10 +1831,17 @@ def merge_into_font(glyphs: dict[int, list[Contour]], geometry: Geometry, target
             n += 1
         existing.add(name)
         new_names[cp] = name
-    order = order + list(new_names.values())
-    font.setGlyphOrder(order)
-    glyf.glyphOrder = order
-    for cp, contours in todo.items():
+    if cff:
+        from fontgen.cff_writer import add_cff_glyphs
+
+        outlines = {cp: map_contours(c, geometry, upm, em_bottom) for cp, c in todo.items()}
+        new_names = add_cff_glyphs(font, outlines, new_names, advance, v_advance, ref, em_top,
+                                   IDEOGRAPH_REFERENCES, notes)
+    else:
+        order = order + list(new_names.values())
+        font.setGlyphOrder(order)
+        glyf.glyphOrder = order
+    for cp, contours in ({} if cff else todo).items():
         name = new_names[cp]
         mapped = map_contours(contours, geometry, upm, em_bottom)
         from fontTools.ttLib.tables._g_l_y_f import Glyph
@@ -1873,7 +1903,7 @@ def merge_into_font(glyphs: dict[int, list[Contour]], geometry: Geometry, target
         raise FontgenError(f"could not write the merged font ({type(exc).__name__}: {exc})") from None
     return {"tmp": tmp, "added": sorted(todo), "skipped": skipped, "notes": notes, "family": new_family,
             "units_per_em": upm, "em_top": em_top, "em_bottom": em_bottom, "em_source": em_source,
-            "advance": advance}
+            "advance": advance, "cff": cff}
 
 
 # ---------------------------------------------------------------------------------------
@@ -1899,7 +1929,7 @@ def verify_font(path: Path, sources: dict[int, Path], geometry: Geometry, min_io
     try:
         font = TTFont(str(path))
         cmap = font.getBestCmap() or {}
-        font["glyf"], font["head"], font["hmtx"]
+        font["glyf" if "glyf" in font else "CFF "], font["head"], font["hmtx"]  # TrueType or CFF outlines
     except Exception as exc:  # noqa: BLE001
         raise FontgenError(f"the written font does not reopen in fontTools ({type(exc).__name__}: {exc})") from None
     missing = [cp for cp in sources if cp not in cmap]
@@ -2064,10 +2094,20 @@ class VectorizeResult:
         return "\n".join(lines)
 
 
-def default_output(folder: GlyphFolder, fonts_dir: Path, merge_into: FontSpec | None) -> Path:
+def default_output(folder: GlyphFolder, fonts_dir: Path, merge_into: FontSpec | None, ext: str = ".ttf") -> Path:
     suffix = f"-fontgen-style-{folder.style_id}" if folder.style_id is not None else "-fontgen"
     base = _slug(merge_into.path.stem) if merge_into is not None else _slug(folder.family)
-    return Path(fonts_dir) / f"{base}{suffix}.ttf"
+    return Path(fonts_dir) / f"{base}{suffix}{ext}"
+
+
+def merged_suffix(target: FontSpec | None, to_truetype: bool = False) -> str:
+    """The file suffix a merged font gets by default: .otf for a CFF target that stays CFF."""
+    if target is None or to_truetype:
+        return ".ttf"
+    try:
+        return ".otf" if "CFF " in open_font(target) else ".ttf"
+    except FontgenError:
+        return ".ttf"  # a bad target is reported where it is opened
 
 
 def vectorize_folder(glyph_dir: Path, out: Path | None = None, merge_into: str | FontSpec | None = None,
@@ -2075,14 +2115,17 @@ def vectorize_folder(glyph_dir: Path, out: Path | None = None, merge_into: str |
                      em_top: float | None = None, margin: float | None = None,
                      options: TraceOptions = TraceOptions(), fonts_dir: Path = Path("fontgen-work/fonts"),
                      min_iou: float = 0.75, progress: bool = True, force: bool = False, strict: bool = False,
-                     family: str | None = None, accepted_only: bool = False, log=None) -> VectorizeResult:
-    """Trace a generated-glyph folder and write a verified TTF (standalone or merged).
+                     family: str | None = None, accepted_only: bool = False, log=None, to_truetype: bool = False,
+                     ufo: Path | None = None) -> VectorizeResult:
+    """Trace a generated-glyph folder and write a verified font (standalone or merged).
 
     The folder's review.json (`fontgen review`) applies: rejected glyphs are left out, a
     chosen alternative (variants/NAME.png) is traced instead of the original, undecided
     glyphs are kept unless `accepted_only`. Glyphs whose outline renders back below
     `min_iou` are left out (listed in the result and in OUT-left-out.txt); `strict`
-    refuses the whole font instead.
+    refuses the whole font instead. A CFF target stays CFF unless `to_truetype`; a
+    standalone `out` named .otf is CFF. `ufo` also writes the traced glyphs as a UFO for a
+    font editor (fontgen.ufo_writer).
     """
     start = time.perf_counter()
     folder = read_glyph_folder(Path(glyph_dir), units_per_em, em_top, margin)
@@ -2095,7 +2138,8 @@ def vectorize_folder(glyph_dir: Path, out: Path | None = None, merge_into: str |
     folder.files = files
     folder.flagged &= set(files)
     target = FontSpec.parse(merge_into) if isinstance(merge_into, (str, Path)) else merge_into
-    out = Path(out) if out is not None else default_output(folder, Path(fonts_dir), target)
+    out = Path(out) if out is not None else default_output(folder, Path(fonts_dir), target,
+                                                           merged_suffix(target, to_truetype))
     if target is not None and out.resolve() == target.path.resolve():
         raise FontgenError(f"--out {out} is the --merge-into font itself; vectorize never overwrites its input")
     if out.exists() and out.is_dir():
@@ -2104,13 +2148,19 @@ def vectorize_folder(glyph_dir: Path, out: Path | None = None, merge_into: str |
         raise FontgenError(f"--out {out} exists and is not a font fontgen wrote; nothing was changed. Name a new "
                            "file, or pass --force to replace it")
     if out.suffix.lower() not in (".ttf", ".otf", *WEB_FLAVORS):
-        raise FontgenError(f"--out {out}: name the font .ttf (or .woff / .woff2 for a web font)")
+        raise FontgenError(f"--out {out}: name the font .ttf, .otf (CFF outlines) or .woff / .woff2 (a web font)")
     check_writable(out.parent, "the font")  # before tracing, not after it
     clean_stale_temps(out.parent)
     if target is not None:
         target = choose_face(target, [chr(cp) for cp in folder.files], log)
-        open_font(target)  # fail early on a bad target, before tracing
-    traced = trace_folder(folder, options, workers, progress, log)
+        target_cff = "CFF " in open_font(target)  # fail early on a bad target, before tracing
+    # === CFF output (fontgen/cubic.py, fontgen/cff_writer.py): trace cubics, not quadratics ===
+    cubic = (target_cff and not to_truetype) if target is not None else out.suffix.lower() == ".otf"
+    if ufo is not None:
+        from fontgen.ufo_writer import check_ufo_path
+
+        check_ufo_path(Path(ufo), force)
+    traced = trace_folder(folder, options, workers, progress, log, curves="cubic" if cubic else "quadratic")
     notes: list[str] = []
 
     def build(glyphs: dict) -> tuple[dict, list[int], list[int]]:
@@ -2118,7 +2168,7 @@ def vectorize_folder(glyph_dir: Path, out: Path | None = None, merge_into: str |
             info = write_standalone_font(glyphs, folder.geometry, out, family or folder.family, folder.style_id,
                                          family_given=family is not None)
             return info, list(glyphs), []
-        info = merge_into_font(glyphs, folder.geometry, target, out, replace, family)
+        info = merge_into_font(glyphs, folder.geometry, target, out, replace, family, to_truetype=to_truetype)
         if not info["added"]:
             Path(info["tmp"]).unlink(missing_ok=True)
             raise FontgenError(f"{target} already has all {len(info['skipped'])} characters of {folder.path}; "
@@ -2126,8 +2176,11 @@ def vectorize_folder(glyph_dir: Path, out: Path | None = None, merge_into: str |
         return info, info["added"], info["skipped"]
 
     info, written, skipped = build(traced)
-    if out.suffix.lower() == ".otf":
+    if out.suffix.lower() == ".otf" and not info.get("cff"):
         notes.append("the font has TrueType outlines; consider naming it .ttf rather than .otf")
+    elif out.suffix.lower() == ".ttf" and info.get("cff"):
+        notes.append("the font has CFF (PostScript) outlines; consider naming it .otf rather than .ttf "
+                     "(--to-truetype converts the whole font to TrueType outlines instead)")
     elif out.suffix.lower() in WEB_FLAVORS:
         notes.append(f"written as {WEB_FLAVORS[out.suffix.lower()].upper()} (a web font), as its name asks")
     left_out: dict[int, float] = {}
@@ -2147,6 +2200,12 @@ def vectorize_folder(glyph_dir: Path, out: Path | None = None, merge_into: str |
             info, written, skipped = build({cp: c for cp, c in traced.items() if cp not in left_out})
             tmp = Path(info["tmp"])
             check = verify_font(tmp, {cp: folder.files[cp] for cp in written}, folder.geometry, min_iou, progress)
+        if target is not None and info.get("cff"):  # the font's own charstrings: byte for byte the same
+            from fontgen.cff_writer import check_charstrings_unchanged
+
+            kept = check_charstrings_unchanged(target, tmp)
+            notes.append(f"CFF kept: the new glyphs are Type 2 charstrings (cubic curves, unhinted); the font's "
+                         f"own {kept} charstrings, subroutines and font dicts are byte for byte unchanged")
         specimen = out.with_name(out.stem + "-specimen.png")
         write_specimen(tmp, written, specimen, first=folder.flagged)
         own = None
@@ -2170,15 +2229,27 @@ def vectorize_folder(glyph_dir: Path, out: Path | None = None, merge_into: str |
 
     font = TTFont(str(out))
     cmap = font.getBestCmap()
-    glyf = font["glyf"]
     contours = on = off = 0
-    for cp in written:
+    if "glyf" not in font:  # CFF outlines
+        from fontgen.cff_writer import outline_point_counts
+
+        contours, on, off = outline_point_counts(font, [cmap[cp] for cp in written])
+    glyf = font["glyf"] if "glyf" in font else {}
+    for cp in (written if "glyf" in font else []):
         g = glyf[cmap[cp]]
         if g.numberOfContours > 0:
             contours += g.numberOfContours
             flags = np.asarray(g.flags)
             on += int((flags & 1).sum())
             off += int(len(flags) - (flags & 1).sum())
+    ufo_path = None
+    if ufo is not None:  # === the traced glyphs for a font editor (fontgen/ufo_writer.py) ===
+        from fontgen.ufo_writer import write_ufo
+
+        ufo_path = write_ufo(Path(ufo), traced, folder.geometry, info, family=font["name"].getDebugName(1) or
+                             folder.family, cubic=cubic, left_out=left_out, force=force)
+        notes.append(f"UFO for a font editor: {ufo_path} ({len(traced)} glyphs, "
+                     f"{'cubic' if cubic else 'quadratic'} contours)")
     return VectorizeResult(font_path=out, specimen_path=specimen, glyphs=len(written), contours=contours,
                            on_points=on, off_points=off, iou_mean=check["iou_mean"], iou_worst=check["iou_worst"],
                            worst_codepoint=check["worst_codepoint"], skipped=skipped, notes=notes,

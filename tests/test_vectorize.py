@@ -212,7 +212,7 @@ def test_merge_into_cff_converts_and_replace(tmp_path):
     write_folder(SOURCE, "丁九口", tmp_path / "g")
     out = tmp_path / "thin-merged.ttf"
     result = V.vectorize_folder(tmp_path / "g", out=out, merge_into=str(SAMPLE / THIN), replace=True,
-                                workers=1, progress=False)
+                                workers=1, progress=False, to_truetype=True)  # explicit: CFF stays CFF otherwise
     assert any("CFF" in note for note in result.notes)
     merged = TTFont(str(out))
     assert "glyf" in merged and "CFF " not in merged and merged.sfntVersion == "\x00\x01\x00\x00"
