@@ -12,6 +12,18 @@ from fontgen.fonts import FontSpec
 from fontgen.render import SAMPLE_DIR, default_job, render_dataset
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models run as fast on one thread, and a shared 2-core machine stays usable
+    (modules ask for it with pytestmark = pytest.mark.usefixtures("one_thread"))."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def sample_manifest() -> dict:
     path = SAMPLE_DIR / "manifest.json"

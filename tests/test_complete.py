@@ -16,12 +16,7 @@ from fontgen.train import Trainer
 HANDWRITING = SAMPLE_DIR / "style12_handwriting_seto.ttf"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_complete_a_font_then_resume_after_an_interruption(tmp_path, monkeypatch, sample_source):

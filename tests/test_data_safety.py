@@ -76,12 +76,7 @@ def wait_for_log_lines(run: Path, count: int, proc: subprocess.Popen, limit_s: f
     raise AssertionError(f"the run wrote fewer than {count} log lines in {limit_s} s")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -25,13 +25,7 @@ from fontgen.train import TrainConfig, Trainer, sample_grid, train
 STYLE_IDS = (1, 7, 12)  # bold sans, kai, handwriting: visibly different styles
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run as fast on one thread, and a shared 2-core machine stays usable."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="session")
