@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import socket
@@ -460,3 +461,15 @@ def test_cli_threads_option(train_data, tmp_path):
                                       "tiny", "--steps", "2", "--threads", "1", "--perceptual-weight", "0"])
     assert result.exit_code == 0 and "(1 threads)" in result.output, result.output
     assert "--threads" in CliRunner().invoke(cli, ["train", "--help"]).output
+
+
+def test_stroke_weight_trains_and_is_the_cpu_default(train_data, tmp_path):
+    from fontgen.train import PRESETS
+
+    assert PRESETS["cpu"]["stroke_weight"] > 0 and "stroke_weight" not in PRESETS["full"]
+    path = train(tiny(train_data, tmp_path, steps=3, stroke_weight=4.0), log=None)
+    log = read_log(path.parent)
+    assert all(math.isfinite(r["g_l1"]) and r["g_l1"] > 0 for r in log)
+    assert load_checkpoint(path)["train_config"]["stroke_weight"] == 4.0
+    plain = train(tiny(train_data, tmp_path, steps=3, run=tmp_path / "plain"), log=None)
+    assert load_checkpoint(plain)["train_config"]["stroke_weight"] == 0.0  # tiny preset: plain L1
