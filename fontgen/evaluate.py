@@ -5,7 +5,8 @@ Two sets of figures (DESIGN.md "Quality and speed are measured"):
 - model size: the generator's output against the real glyph at the model's resolution
   (L1, RMSE, SSIM, IoU), as in the font-generation papers;
 - display size: the product's own path. The glyph `fontgen generate` draws by default
-  (deterministic, dropout off) is traced as `fontgen vectorize` traces it by default, its
+  (deterministic, dropout off, broken strokes joined by fontgen.repair unless --no-repair) is
+  traced as `fontgen vectorize` traces it by default, its
   outline drawn at 256 px in the target font's em box and compared with the real glyph that
   FreeType draws from the target font in the same em box: IoU, SSIM, L1, pieces (shares of
   glyphs whose ink falls into more / fewer pieces than the real glyph's) and the outline
@@ -53,6 +54,7 @@ class EvaluateJob:
     display_glyphs: int | None = None  # per style, evenly spread over its held-out glyphs; None = all
     display_size: int = DISPLAY_SIZE
     trace_options: TraceOptions | None = None  # None: what `fontgen vectorize` uses by default
+    repair: bool = True  # display size: the glyphs as `fontgen generate` writes them (broken strokes joined)
 
 
 def evaluate_checkpoint(job: EvaluateJob, progress: bool = True, log=print) -> dict:
@@ -95,6 +97,8 @@ def evaluate_checkpoint(job: EvaluateJob, progress: bool = True, log=print) -> d
         for i in range(len(rows)):
             per_glyph.append((style.id, int(pair_char[rows[i]]), generated[i], truth[i],
                               {k: float(v[i]) for k, v in scores.items()}))
+        if job.display and job.repair:  # what `fontgen generate` writes; the model-size figures stay raw
+            generated, _ = generation.repair(generated, [chr(int(c)) for c in codepoints[pair_char[rows]]])
         held_out.append((style, codepoints[pair_char[rows]], generated, truth))
         if progress:
             log(f"style {style.id:>2} {style.name}: {len(rows)} held-out glyphs, IoU {scores['iou'].mean():.3f}")
@@ -164,7 +168,7 @@ def score_display(generation: Generation, held_out: list, job: EvaluateJob, prog
     chosen = [(entry, display_subset(len(entry[1]), job.display_glyphs)) for entry in held_out]
     section: dict = {"display_size": size, "model_size": generation.image_size,
                      "glyphs_per_style_limit": job.display_glyphs, "speck_area": speck_area(size),
-                     "trace_options": asdict(opts), "styles": {}, "reference": {"styles": {}}}
+                     "trace_options": asdict(opts), "repair": job.repair, "styles": {}, "reference": {"styles": {}}}
     scores_all: dict[str, list] = {name: [] for name in DISPLAY_METRICS}
     reference_all: dict[str, list] = {name: [] for name in DISPLAY_METRICS}
     records = []

@@ -81,6 +81,7 @@ class GenerateJob:
     interpolate: tuple[str, str] | None = None
     steps: int = 5
     force: bool = False  # replace an --out folder that fontgen did not write
+    repair: bool = True  # join broken strokes through faint ink (fontgen.repair), guided by the source
 
 
 @dataclass
@@ -142,6 +143,22 @@ class Generation:
 
     def render_sources(self, chars: list[str]) -> np.ndarray:
         return np.stack([self.source_renderer.render(ch) for ch in chars])
+
+    def source_pieces(self, chars: list[str]) -> np.ndarray:
+        """Pieces of ink of each character's source glyph, counted at display size (256 px, specks
+        ignored, as evaluate counts them): strokes that touch at model size are still apart there."""
+        from fontgen.metrics import DISPLAY_SIZE, piece_counts
+
+        self.source_renderer  # noqa: B018 - checks that the source font is still there
+        renderer = GlyphRenderer(self.source_spec, self.source_geometry.resized(DISPLAY_SIZE))
+        return piece_counts(np.stack([renderer.render(ch) for ch in chars]))
+
+    def repair(self, generated: np.ndarray, chars: list[str]) -> tuple[np.ndarray, int]:
+        """Join strokes the generator broke (fontgen.repair), never below the source glyph's piece
+        count; returns (images, glyphs changed)."""
+        from fontgen.repair import join_all
+
+        return join_all(generated, self.source_pieces(chars))
 
     @torch.no_grad()
     def run(self, sources: np.ndarray, weights: dict[int, float], batch_size: int = 64,
@@ -242,6 +259,9 @@ def generate_glyphs(job: GenerateJob, progress: bool = True, log=print) -> Gener
     try:
         sources = generation.render_sources(chars)
         generated = generation.run(sources, weights, job.batch_size, progress, sample=job.seed is not None)
+        joined = 0
+        if job.repair:
+            generated, joined = generation.repair(generated, chars)
         flags = structure_flags(generated, sources)
         entries = []
         for ch, pixels, found in zip(chars, generated, flags):
@@ -258,13 +278,16 @@ def generate_glyphs(job: GenerateJob, progress: bool = True, log=print) -> Gener
             "checkpoint": str(job.checkpoint),
             "step": generation.meta.get("step"),
             "sampled": job.seed is not None,
+            "repaired": job.repair,
+            "glyphs_repaired": int(joined),
             "seed": job.seed,
             "flagged": {kind: [e["char"] for e in entries if kind in e["flags"]] for kind in ("nearly-empty", "fragmented")},
             "glyphs": entries,
         }
         write_contact_sheet(tmp / "contact-sheet.png", chars, sources, generated, flags)
         if job.interpolate:
-            write_interpolation(tmp / "interpolate", generation, job.interpolate, job.steps, chars, sources)
+            write_interpolation(tmp / "interpolate", generation, job.interpolate, job.steps, chars, sources,
+                                job.repair)
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
         if out.exists():
             shutil.rmtree(out)
@@ -277,15 +300,16 @@ def generate_glyphs(job: GenerateJob, progress: bool = True, log=print) -> Gener
 
 
 def write_interpolation(folder: Path, generation: Generation, pair: tuple[str, str], steps: int,
-                        chars: list[str], sources: np.ndarray) -> None:
-    """One strip per character: style A -> style B in `steps` blends."""
+                        chars: list[str], sources: np.ndarray, repair: bool = False) -> None:
+    """One strip per character: style A -> style B in `steps` blends (each repaired as the glyphs are)."""
     a = next(iter(parse_style(pair[0], generation.meta["styles"])))
     b = next(iter(parse_style(pair[1], generation.meta["styles"])))
     folder.mkdir()
     frames = []
     for t in np.linspace(0.0, 1.0, max(2, steps)):
         weights = {a: 1.0 - t, b: t} if a != b else {a: 1.0}
-        frames.append(generation.run(sources, weights))
+        frame = generation.run(sources, weights)
+        frames.append(generation.repair(frame, chars)[0] if repair else frame)
     size = generation.image_size
     for i, ch in enumerate(chars):
         strip = Image.new("L", (size * len(frames), size), 255)

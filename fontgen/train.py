@@ -68,7 +68,7 @@ from fontgen.model import ModelConfig, build_models, pick_device, set_threads
 MODEL_FIELDS = ("image_size", "ngf", "ndf", "norm", "self_attention", "spectral_norm", "embedding_num",
                 "embedding_dim", "dropout", "style_relu")
 # Defaults of the options no preset sets (None in TrainConfig means "not given").
-DEFAULTS = {"gan_weight": 1.0, "l1_weight": 100.0, "const_weight": 5.0, "category_weight": 1.0,
+DEFAULTS = {"gan_weight": 1.0, "l1_weight": 100.0, "stroke_weight": 0.0, "const_weight": 5.0, "category_weight": 1.0,
             "const_target": "fake", "perceptual_every": 1, "d_steps": 1, "grad_clip": 0.0, "warmup_steps": 0,
             "lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "lr_schedule": 0, "augment": False, "freeze_encoder": False,
             "seed": 0, "compile": False, "sample_every": 500, "checkpoint_every": 1000, "checkpoint_minutes": 10.0}
@@ -84,11 +84,15 @@ CHANGEABLE_ON_RESUME = {"steps", "vgg_weights", "sample_every", "checkpoint_ever
 PRESETS = {
     # smoke tests: seconds on a laptop CPU
     "tiny": {"image_size": 64, "ngf": 8, "ndf": 8, "batch_size": 4, "steps": 40, "perceptual_weight": 0.0},
-    # about 8 minutes on two CPU cores (held-out SSIM still rises past 1,600 steps: 0.49 at 1,600,
-    # 0.55 at 4,000). The perceptual loss is off: VGG16 to relu2_2 would be 85% of the FLOPs at
-    # this width (2.7 steps/s with it, ~11 without), and a machine without internet has no
-    # ImageNet VGG16 weights; --perceptual-weight 0.02 --vgg-weights FILE turns it on.
-    "cpu": {"image_size": 64, "ngf": 16, "ndf": 16, "batch_size": 16, "steps": 3200, "perceptual_weight": 0.0},
+    # about 11 minutes on two CPU cores (--threads 1; the demo stays under 20 minutes). The stroke
+    # weight (losses.pixel_l1) and the longer run were measured at display size on fonts_sample's
+    # held-out glyphs (docs/benchmarks.md, "Display-size quality ablation"): at 1,600 steps stroke
+    # weight 4 lifts display IoU 0.51 -> 0.56 and halves the glyphs in broken pieces (69% -> 35%),
+    # at the price of more merged strokes. The perceptual loss is off: VGG16 to relu2_2 would be 85%
+    # of the FLOPs at this width (2.7 steps/s with it, ~9 without), and a machine without internet
+    # has no ImageNet VGG16 weights; --perceptual-weight 0.02 --vgg-weights FILE turns it on.
+    "cpu": {"image_size": 64, "ngf": 16, "ndf": 16, "batch_size": 16, "steps": 5600, "perceptual_weight": 0.0,
+            "stroke_weight": 4.0},
     # the zi2zi model: 256 px, ngf/ndf 64 (one GPU)
     "full": {"image_size": 256, "ngf": 64, "ndf": 64, "batch_size": 64, "steps": 50000, "perceptual_weight": 0.02},
 }
@@ -125,6 +129,7 @@ class TrainConfig:
     freeze_encoder: bool | None = None
     gan_weight: float | None = None
     l1_weight: float | None = None
+    stroke_weight: float | None = None  # extra L1 weight on ink pixels (losses.pixel_l1)
     const_weight: float | None = None
     perceptual_weight: float | None = None  # preset: 0.02 on the GPU preset, 0 on CPU presets
     category_weight: float | None = None
@@ -416,7 +421,7 @@ class Trainer:
                 raise FontgenError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
         if cfg.const_target not in ("fake", "real"):
             raise FontgenError(f"--const-target must be fake or real, got {cfg.const_target!r}")
-        for name in ("l1_weight", "const_weight", "perceptual_weight", "category_weight", "gan_weight",
+        for name in ("l1_weight", "stroke_weight", "const_weight", "perceptual_weight", "category_weight", "gan_weight",
                      "grad_clip", "warmup_steps", "lr_schedule", "checkpoint_minutes"):
             if getattr(cfg, name) < 0:
                 raise FontgenError(f"--{name.replace('_', '-')} must not be negative")
@@ -527,7 +532,8 @@ class Trainer:
         from fontgen.losses import LossWeights
 
         self.loss_weights = LossWeights(gan=cfg.gan_weight, l1=cfg.l1_weight, const=cfg.const_weight,
-                                        perceptual=cfg.perceptual_weight, category=cfg.category_weight)
+                                        perceptual=cfg.perceptual_weight, category=cfg.category_weight,
+                                        stroke=cfg.stroke_weight)
         self.feed = BatchFeed(self.dataset, self.train_rows, cfg.seed, self.global_batch, self.steps_per_epoch,
                               self.rank, self.world, self.device, self.model_config.image_size, self.channels_last,
                               self.augment_gen)

@@ -154,3 +154,21 @@ def test_contact_sheet_shows_every_glyph_flagged_first(tmp_path):
     first = np.asarray(Image.open(pages[0]))
     assert first[16 + 4, 4 + 10] == 0  # the first tile has the black frame of a flagged glyph
     assert Image.open(pages[1]).size[1] < first.shape[0]  # 10 glyphs on page 2
+
+
+def test_repair_is_recorded_and_no_repair_writes_the_raw_output(tiny_run, tmp_path):
+    chars = list("永国三八")
+    generation = Generation(tiny_run, "cpu")
+    style = {STYLE: 1.0}
+    raw = generation.run(generation.render_sources(chars), style)
+    repaired, _ = generation.repair(raw, chars)
+    for repair, expected in ((False, raw), (True, repaired)):
+        out = tmp_path / f"r{int(repair)}"
+        generate_glyphs(GenerateJob(checkpoint=tiny_run, style=str(STYLE), out=out, chars=chars, device="cpu",
+                                    repair=repair), progress=False, log=lambda line: None)
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["repaired"] is repair
+        written = np.stack([np.asarray(Image.open(out / f"u{ord(ch):04X}.png")) for ch in chars])
+        assert np.array_equal(written, expected)
+    counts = generation.source_pieces(chars)
+    assert counts[2] == 3 and counts[3] == 2  # 三: three strokes, 八: two, counted at display size

@@ -506,3 +506,38 @@ def test_perceptual_loss_is_fp32_under_bf16_autocast():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         mixed = loss(fake, real)
     assert mixed.dtype == torch.float32 and torch.equal(plain, mixed)
+
+
+# ---------------------------------------------------------------- stroke-weighted L1 (--stroke-weight)
+
+
+def test_stroke_weight_charges_a_missing_thin_stroke_more():
+    """A glyph with a 1-px horizontal and the same glyph without it: plain L1 charges 64 pixels of
+    4096; with stroke weight W each missing stroke pixel costs 1 + W. Paper errors keep weight 1."""
+    from fontgen.losses import pixel_l1
+
+    real = torch.ones(1, 1, 64, 64)
+    real[..., 20:44, 10:14] = -1  # a vertical
+    real[..., 30, 10:54] = -1  # a thin horizontal through it
+    fake = real.clone()
+    fake[..., 30, 14:54] = 1  # the horizontal is missing
+    plain = pixel_l1(fake, real, 0.0)
+    assert plain == pytest.approx(F.l1_loss(fake, real).item())
+    assert pixel_l1(fake, real, 4.0) == pytest.approx(5 * plain.item())
+    speck = real.clone()
+    speck[..., 50, 50] = -1  # stray ink on paper: weighted by the output's ink, just as much
+    assert pixel_l1(speck, real, 4.0) == pytest.approx(5 * F.l1_loss(speck, real).item())
+    grey = real.clone()
+    grey[..., 0, 0] = 0.0  # a half-grey pixel on paper: ink 0.5, weight 1 + 0.5 W
+    assert pixel_l1(grey, real, 4.0) == pytest.approx(3 * F.l1_loss(grey, real).item())
+
+
+def test_stroke_weight_enters_the_generator_loss_as_l1():
+    G, D = tiny_models()
+    a, b, fake = rand_images(seed=1), rand_images(seed=2), rand_images(seed=3)
+    labels = torch.tensor([0, 1])
+    w0, w4 = LossWeights(const=0), LossWeights(const=0, stroke=4.0)
+    l1_plain = generator_loss(G, D, a, b, fake, None, labels, w0)[1]["l1"]
+    l1_stroke = generator_loss(G, D, a, b, fake, None, labels, w4)[1]["l1"]
+    assert l1_plain == pytest.approx(100 * F.l1_loss(fake, b).item(), rel=1e-5)
+    assert l1_stroke > 1.5 * l1_plain

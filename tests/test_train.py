@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import socket
@@ -556,3 +557,15 @@ def test_logging_one_step_late_changes_nothing_and_never_saves_a_diverged_step(t
     with pytest.raises(FontgenError, match="training diverged at step 3"):
         train(tiny(train_data, tmp_path, run=tmp_path / "nan", steps=6, checkpoint_every=3), log=None)
     assert not (tmp_path / "nan" / "checkpoint.pt").exists()
+
+
+def test_stroke_weight_trains_and_is_the_cpu_default(train_data, tmp_path):
+    from fontgen.train import PRESETS
+
+    assert PRESETS["cpu"]["stroke_weight"] > 0 and "stroke_weight" not in PRESETS["full"]
+    path = train(tiny(train_data, tmp_path, steps=3, stroke_weight=4.0), log=None)
+    log = read_log(path.parent)
+    assert all(math.isfinite(r["g_l1"]) and r["g_l1"] > 0 for r in log)
+    assert load_checkpoint(path)["train_config"]["stroke_weight"] == 4.0
+    plain = train(tiny(train_data, tmp_path, steps=3, run=tmp_path / "plain"), log=None)
+    assert load_checkpoint(plain)["train_config"]["stroke_weight"] == 0.0  # tiny preset: plain L1
