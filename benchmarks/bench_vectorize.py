@@ -46,7 +46,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fontgen import vectorize as V  # noqa: E402
+from fontgen import tracing as V  # noqa: E402
 from fontgen.fonts import FontSpec, Geometry, GlyphRenderer, coverage, open_font  # noqa: E402
 
 CHARS = "永国龍書鬱口回圓一乙丶田目家愛學體驗飛鳥"

@@ -18,7 +18,7 @@ traced glyphs to such a font in its own format:
   `check_charstrings_unchanged` proves it on the written file.
 
 A standalone font named .otf is written with FontBuilder.setupCFF (`setup_standalone_cff`).
-CFF2 (variable) fonts are refused by `vectorize.merge_into_font`.
+CFF2 (variable) fonts are refused by `fontwriter.merge_into_font`.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ approximation into a format that does not need it, so this module fits cubics to
 same traced points instead:
 
 1. The same front end as the quadratic tracer: marching squares on the anti-aliased
-   image (`vectorize._nb_iso_contours`), the same corners (`_nb_find_corners`, turn over
+   image (`tracing._nb_iso_contours`), the same corners (`_nb_find_corners`, turn over
    an arc-length window), sharpened to the intersection of their edges
    (`_nb_sharpen_corners`), and the points within `_CORNER_SKIP` px of a sharpened corner
    left out of the fit (the image rounds every corner off there).
@@ -231,7 +231,7 @@ def fit_run(d: np.ndarray, tol: float, t0=None, t1=None) -> list[np.ndarray]:
 
 def fit_contour_cubic(p: np.ndarray, opts) -> list[np.ndarray]:
     """Segments of one closed traced contour (pixels): lines and cubics, in order, closed."""
-    from fontgen import vectorize as V
+    from fontgen import tracing as V
 
     p = V._nb_dedupe(np.ascontiguousarray(p, dtype=np.float64))
     n = len(p)
@@ -275,7 +275,7 @@ def trace_cubic_px(image: np.ndarray, opts=None) -> list[list[np.ndarray]]:
     """Trace a glyph image (uint8, 0 = ink) into closed contours of lines and cubics, in pixels (y down)."""
     from scipy import ndimage
 
-    from fontgen import vectorize as V
+    from fontgen import tracing as V
 
     opts = opts or V.TraceOptions()
     image = np.asarray(image)
@@ -321,7 +321,7 @@ def trace_glyph_cubic(image: np.ndarray, geometry: Geometry, opts=None) -> list[
     """Trace a glyph image into cubic contours in the geometry's font units (y up).
 
     Points are (x, y, on_curve) with off-curve points in pairs (cubic segments); outer
-    contours counter-clockwise, holes clockwise (PostScript). `vectorize.map_contours`
+    contours counter-clockwise, holes clockwise (PostScript). `tracing.map_contours`
     places them in another em box as it does quadratic contours.
     """
     out = []

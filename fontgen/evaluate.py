@@ -33,7 +33,7 @@ from fontgen.images import from_model, glyph_sheet, to_model
 from fontgen.metrics import DISPLAY_METRICS, DISPLAY_SIZE, METRICS, all_metrics, display_metrics, speck_area
 
 if TYPE_CHECKING:
-    from fontgen.vectorize import TraceOptions
+    from fontgen.tracing import TraceOptions
 
 # Which way is better, for the table and for picking the worst glyphs.
 HIGHER_IS_BETTER = {"l1": False, "rmse": False, "ssim": True, "iou": True}
@@ -159,7 +159,7 @@ def score_display(generation: Generation, held_out: list, job: EvaluateJob, prog
     from tqdm import tqdm
 
     from fontgen.fonts import Geometry, GlyphRenderer, open_font
-    from fontgen.vectorize import TraceOptions, trace_for_display, warm_up
+    from fontgen.tracing import TraceOptions, trace_for_display, warm_up
 
     opts = job.trace_options or TraceOptions()
     size = int(job.display_size)

@@ -6,10 +6,14 @@ channel, at the model's image size.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy import ndimage
+
+from fontgen.errors import FontgenError
 
 
 def to_model(images, image_size: int, device) -> torch.Tensor:
@@ -105,3 +109,31 @@ def glyph_sheet(tiles: list[list[np.ndarray]], captions: list[str], cell: int = 
         draw.rectangle([x, y, x + tile_w - 1, y + tile_h - 1], outline=0 if strong else 200)
         draw.text((x + 1, y + tile_h), caption, fill=0, font=font)
     return sheet
+
+
+def load_glyph_image(path: Path, size: int) -> np.ndarray:
+    """Read one glyph PNG as uint8 grey (0 = ink); FontgenError naming the file if unusable."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            if im.format != "PNG":
+                raise FontgenError(f"{path}: not a PNG image (it is {im.format})")
+            if im.size != (size, size):
+                raise FontgenError(f"{path}: image is {im.size[0]}x{im.size[1]} px, expected {size}x{size}")
+            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+                im = im.convert("RGBA")
+                white = Image.new("RGBA", im.size, (255, 255, 255, 255))
+                im = Image.alpha_composite(white, im)
+            if im.mode == "I;16" or im.mode == "I":
+                arr = np.asarray(im, dtype=np.float64)
+                arr = np.clip(arr / (65535.0 if arr.max() > 255 else 255.0) * 255, 0, 255).astype(np.uint8)
+            else:
+                arr = np.asarray(im.convert("L"), dtype=np.uint8)
+    except FontgenError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise FontgenError(f"{path}: not a readable PNG image ({exc.__class__.__name__}: {exc})") from None
+    if not (arr < 128).any():
+        raise FontgenError(f"{path}: blank image (no pixel is at least 50% ink)")
+    return arr

@@ -107,13 +107,13 @@ def piece_counts(images: np.ndarray, min_area: int | None = None) -> np.ndarray:
 def outline_length(images: np.ndarray) -> np.ndarray:
     """Length in pixels of each image's ink outline: all closed 50%-ink contours (outer
     edges and holes, specks included), found by marching squares on the anti-aliased
-    pixels (`vectorize.iso_contours`, linear sub-pixel crossings), summed as polylines.
+    pixels (`tracing.iso_contours`, linear sub-pixel crossings), summed as polylines.
 
     On anti-aliased images this follows the drawn edge to within a fraction of a pixel, so a
     straight edge measures its true length whatever its slope (a boundary-pixel count would
     read a 45-degree edge 41% long) and real and generated glyphs are measured alike.
     """
-    from fontgen.vectorize import iso_contours
+    from fontgen.tracing import iso_contours
 
     lengths = []
     for image in np.asarray(images):

@@ -52,7 +52,8 @@ def write_ufo(path: Path, traced: dict, geometry, info: dict, family: str, cubic
     from ufoLib2.objects import Guideline
 
     from fontgen.cubic import draw_cubic_contours
-    from fontgen.vectorize import draw_contours, glyph_name_for, map_contours
+    from fontgen.fontwriter import glyph_name_for
+    from fontgen.tracing import draw_contours, map_contours
 
     path = Path(path)
     check_ufo_path(path, force)

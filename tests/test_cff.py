@@ -13,6 +13,7 @@ from fontTools.ttLib import TTFont
 
 from fontgen import cff_writer, cubic
 from fontgen import vectorize as V
+from fontgen import tracing as T
 from fontgen.errors import FontgenError
 from fontgen.fonts import FontSpec, Geometry, GlyphRenderer, open_font
 from test_vectorize import KAI, SAMPLE, SOURCE, THIN, contour_count, spec, write_folder
@@ -111,7 +112,7 @@ def test_cubic_trace_shapes():
     contours = cubic.trace_glyph_cubic(img, V.geometry_from_options(64, 1000))
     assert len(contours) == 2 and all(len(c) == 4 and all(on for *_, on in c) for c in contours)  # sharp squares
     # outer counter-clockwise, hole clockwise (y up): the PostScript direction
-    areas = sorted((V._signed_area(np.array([(x, y) for x, y, _ in c])) for c in contours), key=abs)
+    areas = sorted((T._signed_area(np.array([(x, y) for x, y, _ in c])) for c in contours), key=abs)
     assert areas[0] < 0 < areas[1]
     # a disc: on-curve points at its top and bottom with horizontal handles, off-curves in pairs
     size, ss = 128, 4
@@ -125,9 +126,9 @@ def test_cubic_trace_shapes():
     assert all(len(r) in (0, 2) for r in runs)  # off-curve points come in pairs
     ys = [y for _, y, on in c if on]
     assert any(abs(y - max(yy for _, yy, _ in c)) < 1e-6 for y in ys)  # the top is an on-curve point
-    back = V.rasterize_polygons([np.column_stack(V.geometry_from_options(size, 1000).to_pixels(
+    back = T.rasterize_polygons([np.column_stack(V.geometry_from_options(size, 1000).to_pixels(
         *cubic.flatten_cubic_contour(c).T))], size, 4)
-    assert V.ink_iou(disc < 128, back >= 0.5) >= 0.99
+    assert T.ink_iou(disc < 128, back >= 0.5) >= 0.99
 
 
 # --------------------------------------------------------------------------------------

@@ -399,7 +399,7 @@ def read_only_mounts_unavailable() -> str | None:
 
 
 READ_ONLY_SKIP = read_only_mounts_unavailable()
-TRACE_A_SQUARE = ("import numpy as np; from fontgen.vectorize import trace_curves; "
+TRACE_A_SQUARE = ("import numpy as np; from fontgen.tracing import trace_curves; "
                   "img = np.full((32, 32), 255, np.uint8); img[8:24, 8:24] = 0; print(len(trace_curves(img)))")
 
 

@@ -15,6 +15,8 @@ from PIL import Image
 from fontgen.errors import FontgenError
 from fontgen.fonts import FontSpec, Geometry, GlyphRenderer, open_font
 from fontgen import vectorize as V
+from fontgen import tracing as T
+from fontgen import fontwriter as W
 
 SAMPLE = Path(__file__).resolve().parents[1] / "fonts_sample"
 pytestmark = pytest.mark.skipif(not (SAMPLE / "manifest.json").is_file(),
@@ -163,13 +165,13 @@ def test_smooth_closed_contour_is_one_off_curve_spline():
     yy, xx = (np.mgrid[0:size * ss, 0:size * ss] + 0.5) / ss
     cov = ((xx - 64) ** 2 + (yy - 60) ** 2 <= 40 ** 2).reshape(size, ss, size, ss).mean(axis=(1, 3))
     img = np.round(255 * (1 - cov)).astype(np.uint8)
-    contours = V.trace_quadratic_px(img)
+    contours = T.trace_quadratic_px(img)
     assert len(contours) == 1
     (c,) = contours
     assert 4 <= len(c) <= 10 and not any(on for _, _, on in c)  # on-curve points all implied
-    back = V.rasterize_polygons([V.flatten_contour(c)], size, 4)
-    assert V.ink_iou(img < 128, back >= 0.5) >= 0.99
-    glyph = V.contours_to_glyph(V.trace_glyph(img, V.geometry_from_options(size, 1000)))
+    back = T.rasterize_polygons([T.flatten_contour(c)], size, 4)
+    assert T.ink_iou(img < 128, back >= 0.5) >= 0.99
+    glyph = T.contours_to_glyph(V.trace_glyph(img, V.geometry_from_options(size, 1000)))
     assert glyph.numberOfContours == 1 and len(glyph.coordinates) == len(c)
     assert not any(f & 1 for f in glyph.flags)
 
@@ -299,11 +301,11 @@ def test_compiled_solvers_match_numpy():
             if 0 <= i + d - 2 < n:
                 band[i, d] = A[i, i + d - 2]
     rx, ry = R[:, 0].copy(), R[:, 1].copy()
-    V._nb_solve_band(band, rx, ry)
+    T._nb_solve_band(band, rx, ry)
     assert np.allclose(np.column_stack([rx, ry]), np.linalg.solve(A, R))
     D = rng.normal(size=(n, n))
     rx, ry = R[:, 0].copy(), R[:, 1].copy()
-    V._nb_solve_dense(D.copy(), rx, ry)
+    T._nb_solve_dense(D.copy(), rx, ry)
     assert np.allclose(np.column_stack([rx, ry]), np.linalg.solve(D, R))
 
 
@@ -314,17 +316,17 @@ def test_compiled_spline_fit_stays_within_tolerance():
     u = np.linspace(0, 1, 40, endpoint=False)[:, None]
     pts = [(1 - u) ** 2 * on[k] + 2 * u * (1 - u) * ctrl[k + 1] + u ** 2 * on[k + 1] for k in range(3)]
     P = np.concatenate(pts + [ctrl[4:]])
-    ok, ext, _ = V._nb_fit_spline(P, 0.3, False, 0, V._CURV_W, V._DOWN)
+    ok, ext, _ = T._nb_fit_spline(P, 0.3, False, 0, T._CURV_W, T._DOWN)
     assert ok and 3 <= len(ext) <= 16
     assert np.allclose(ext[0], ctrl[0]) and np.allclose(ext[-1], ctrl[-1])  # end points stay
     contour = [(*ext[0], True)] + [(x, y, False) for x, y in ext[1:-1]] + [(*ext[-1], True)]
-    poly = V.flatten_contour(contour, 64)
+    poly = T.flatten_contour(contour, 64)
     dist = np.sqrt(((P[:, None, :] - poly[None]) ** 2).sum(-1)).min(axis=1)
     assert dist.max() <= 0.3 + 0.02
     # a closed loop (a circle) fits with off-curve points only
     a = np.linspace(0, 2 * np.pi, 120, endpoint=False)
-    ok, ext, _ = V._nb_fit_spline(np.column_stack([50 + 30 * np.cos(a), 50 + 30 * np.sin(a)]), 0.3, True, 0,
-                                  V._CURV_W, V._DOWN)
+    ok, ext, _ = T._nb_fit_spline(np.column_stack([50 + 30 * np.cos(a), 50 + 30 * np.sin(a)]), 0.3, True, 0,
+                                  T._CURV_W, T._DOWN)
     assert ok and 3 <= len(ext) - 2 <= 10
     assert np.allclose(np.hypot(ext[1:-1, 0] - 50, ext[1:-1, 1] - 50), 30 / np.cos(np.pi / (len(ext) - 2)), atol=0.5)
 
@@ -333,12 +335,12 @@ def test_marching_squares_orientation_and_float_input():
     img = np.full((32, 32), 255, np.uint8)
     img[4:28, 4:28] = 0
     img[10:20, 10:20] = 255
-    cs = V.iso_contours(1.0 - img / 255.0)
-    areas = sorted(V._signed_area(c) for c in cs)
+    cs = T.iso_contours(1.0 - img / 255.0)
+    areas = sorted(T._signed_area(c) for c in cs)
     assert len(cs) == 2 and areas[0] < 0 < areas[1]  # outer and hole run opposite ways
     assert abs(abs(areas[0]) - 24 * 24) < 2 and abs(abs(areas[1]) - 10 * 10) < 2
-    a = V.trace_quadratic_px(img)
-    b = V.trace_quadratic_px(img.astype(np.float64))
+    a = T.trace_quadratic_px(img)
+    b = T.trace_quadratic_px(img.astype(np.float64))
     assert a == b and sum(len(c) for c in a) == 8  # two squares, 4 sharp corners each
 
 
@@ -351,7 +353,7 @@ def test_trace_for_display_draws_the_outline_in_the_em_box_at_display_size():
     small = Geometry.for_font(font, 64)
     display = small.resized(256)
     chars = "永国一八"  # all in the sample charset (the sample fonts are subsets)
-    drawn = np.stack([V.trace_for_display(GlyphRenderer(spec(KAI), small).render(ch), small, display) for ch in chars])
+    drawn = np.stack([T.trace_for_display(GlyphRenderer(spec(KAI), small).render(ch), small, display) for ch in chars])
     real = np.stack([GlyphRenderer(spec(KAI), display).render(ch) for ch in chars])
     assert drawn.shape == real.shape == (len(chars), 256, 256) and drawn.dtype == np.uint8
     assert (iou(drawn, real) > 0.85).all(), iou(drawn, real)
@@ -362,7 +364,7 @@ def test_trace_for_display_draws_the_outline_in_the_em_box_at_display_size():
         assert abs(ya.mean() - yb.mean()) < 2 and abs(xa.mean() - xb.mean()) < 2  # no shift between em boxes
     # the outline of a plain image in an em box with another origin moves with it
     shifted = Geometry(**{**display.to_dict(), "baseline_y": display.baseline_y + 32})
-    moved = V.trace_for_display(GlyphRenderer(spec(KAI), small).render("一"), small, shifted)
+    moved = T.trace_for_display(GlyphRenderer(spec(KAI), small).render("一"), small, shifted)
     assert (drawn[2][224:] == 255).all() and (moved[:32] == 255).all()  # room to move
     assert iou(moved[None, 32:], drawn[2][None, :224])[0] > 0.99
 
@@ -430,7 +432,7 @@ def test_running_text_specimen_mixes_own_and_generated_glyphs(tmp_path):
     result = V.vectorize_folder(folder, out=tmp_path / "merged.ttf", merge_into=spec(KAI), replace=True,
                                 progress=False)
     text = np.asarray(Image.open(result.text_specimen_path).convert("RGB")).astype(int)
-    pale_red = (text == V.GENERATED_GROUND).all(axis=2)
+    pale_red = (text == W.GENERATED_GROUND).all(axis=2)
     white = (text == 255).all(axis=2)
     dark = text.max(axis=2) < 60
     assert pale_red.sum() > 1000 and white.sum() > pale_red.sum() and dark.sum() > 1000
