@@ -108,7 +108,13 @@ def write_table(rows: list[dict], out: Path, notes: list[str]) -> None:
         ratio = "" if r.get("ratio") is None else f"{r['ratio']}x"
         lines.append(f"| {r['step']} | {r['machine']} | {r['figure']} | {value} | {r.get('anchor', '')} | {ratio} |")
     lines += ["", *notes, ""]
-    out.write_text("\n".join(lines), encoding="utf-8")
+    # hand-measured sections (## headings after the notes, e.g. an ablation) are kept as they are
+    kept = ""
+    if out.is_file():
+        previous = out.read_text(encoding="utf-8")
+        at = previous.find("\n## ")
+        kept = previous[at:] if at >= 0 else ""
+    out.write_text("\n".join(lines) + kept, encoding="utf-8")
 
 
 def main() -> None:
