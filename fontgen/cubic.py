@@ -337,23 +337,9 @@ def trace_glyph_cubic(image: np.ndarray, geometry: Geometry, opts=None) -> list[
 
 def draw_cubic_contours(pen, contours: list[list]) -> None:
     """Draw (x, y, on_curve) cubic contours (off-curve points in pairs) with a segment pen."""
-    for c in contours:
-        if len(c) < 2:
-            continue
-        pen.moveTo((c[0][0], c[0][1]))
-        offs: list = []
-        for x, y, on in c[1:]:
-            if on:
-                if offs:
-                    pen.curveTo(*offs, (x, y))
-                    offs = []
-                else:
-                    pen.lineTo((x, y))
-            else:
-                offs.append((x, y))
-        if offs:
-            pen.curveTo(*offs, (c[0][0], c[0][1]))
-        pen.closePath()
+    from fontgen.tracing import draw_contours
+
+    draw_contours(pen, contours, cubic=True)
 
 
 def flatten_cubic_contour(contour: list, steps: int = 12) -> np.ndarray:

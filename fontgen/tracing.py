@@ -1085,11 +1085,15 @@ def contours_to_glyph(contours: list[Contour]):
     return pen.glyph(dropImpliedOnCurves=True)
 
 
-def draw_contours(pen, contours: list[Contour]) -> None:
+def draw_contours(pen, contours: list[Contour], cubic: bool = False) -> None:
+    """Draw (x, y, on_curve) contours with a segment pen: each run of off-curve points between
+    on-curve points is one qCurveTo (TrueType quadratic splines) or, with `cubic`, one curveTo
+    (pairs of cubic control points)."""
+    curve = pen.curveTo if cubic else pen.qCurveTo
     for c in contours:
-        if not c:
+        if len(c) < (2 if cubic else 1):
             continue
-        if not any(on for _, _, on in c):  # all off-curve: implied on-curve midpoints only
+        if not cubic and not any(on for _, _, on in c):  # all off-curve: implied on-curve midpoints only
             pen.qCurveTo(*[(x, y) for x, y, _ in c], None)
             pen.closePath()
             continue
@@ -1099,14 +1103,14 @@ def draw_contours(pen, contours: list[Contour]) -> None:
         for x, y, on in c[1:]:
             if on:
                 if offs:
-                    pen.qCurveTo(*offs, (x, y))
+                    curve(*offs, (x, y))
                     offs = []
                 else:
                     pen.lineTo((x, y))
             else:
                 offs.append((x, y))
         if offs:
-            pen.qCurveTo(*offs, (start[0], start[1]))
+            curve(*offs, (start[0], start[1]))
         pen.closePath()
 
 
