@@ -273,26 +273,10 @@ def fit_contour_cubic(p: np.ndarray, opts) -> list[np.ndarray]:
 
 def trace_cubic_px(image: np.ndarray, opts=None) -> list[list[np.ndarray]]:
     """Trace a glyph image (uint8, 0 = ink) into closed contours of lines and cubics, in pixels (y down)."""
-    from scipy import ndimage
-
     from fontgen import tracing as V
 
     opts = opts or V.TraceOptions()
-    image = np.asarray(image)
-    if image.dtype == np.uint8:
-        ink = V._nb_ink(np.ascontiguousarray(image))
-    else:
-        ink = np.ascontiguousarray(1.0 - np.asarray(image, dtype=np.float64) / 255.0)
-    if opts.smooth > 0:
-        ink = ndimage.gaussian_filter(ink, opts.smooth, mode="constant", cval=0.0)
-    pts, starts, areas = V._nb_iso_contours(ink, float(opts.level), V._SEG)
-    min_area = max(opts.min_speck_area, 1e-6)
-    out = []
-    for a, b, area in zip(starts[:-1].tolist(), starts[1:].tolist(), areas.tolist()):
-        if b - a < 3 or abs(area) < min_area:
-            continue
-        out.append(fit_contour_cubic(pts[a:b], opts))
-    return out
+    return [fit_contour_cubic(points, opts) for points in V.outline_points(image, opts)]
 
 
 def segments_to_points(segments: list[np.ndarray]) -> list[tuple[float, float, bool]]:

@@ -976,9 +976,10 @@ def fit_contour(p: np.ndarray, opts: TraceOptions) -> list:
     return segments
 
 
-def trace_curves(image: np.ndarray, opts: TraceOptions = TraceOptions()) -> list[list[np.ndarray]]:
-    """Trace a glyph image (uint8, 0 = ink) into contours of segments in pixels: lines (arrays
-    of 2 points) and QuadSplines (TrueType quadratic runs)."""
+def outline_points(image: np.ndarray, opts: TraceOptions = TraceOptions()) -> list[np.ndarray]:
+    """The closed sub-pixel outlines of a glyph image (uint8, 0 = ink; or float grey), in pixels:
+    the ink (smoothed if asked) cut at the iso-level, specks below the minimum area dropped.
+    What every curve fitter starts from (quadratic here, cubic in fontgen.cubic)."""
     image = np.asarray(image)
     if image.dtype == np.uint8:
         ink = _nb_ink(np.ascontiguousarray(image))
@@ -988,12 +989,14 @@ def trace_curves(image: np.ndarray, opts: TraceOptions = TraceOptions()) -> list
         ink = ndimage.gaussian_filter(ink, opts.smooth, mode="constant", cval=0.0)
     pts, starts, areas = _nb_iso_contours(ink, float(opts.level), _SEG)
     min_area = max(opts.min_speck_area, 1e-6)
-    contours = []
-    for a, b, area in zip(starts[:-1].tolist(), starts[1:].tolist(), areas.tolist()):
-        if b - a < 3 or abs(area) < min_area:
-            continue
-        contours.append(fit_contour(pts[a:b], opts))
-    return contours
+    return [pts[a:b] for a, b, area in zip(starts[:-1].tolist(), starts[1:].tolist(), areas.tolist())
+            if b - a >= 3 and abs(area) >= min_area]
+
+
+def trace_curves(image: np.ndarray, opts: TraceOptions = TraceOptions()) -> list[list[np.ndarray]]:
+    """Trace a glyph image (uint8, 0 = ink) into contours of segments in pixels: lines (arrays
+    of 2 points) and QuadSplines (TrueType quadratic runs)."""
+    return [fit_contour(points, opts) for points in outline_points(image, opts)]
 
 
 def _quadratic_contour(segments: list[np.ndarray], quad_error: float) -> list[tuple[float, float, bool]]:
