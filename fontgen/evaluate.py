@@ -68,6 +68,8 @@ def evaluate_checkpoint(job: EvaluateJob, progress: bool = True, log=print) -> d
     same_data = bool(trained_on) and Path(trained_on).resolve() == data.root.resolve()
     out = job.out or Path(job.checkpoint).parent / ("eval" if same_data else f"eval-{data.root.resolve().name}")
     out = check_output_folder(out, "eval", job.force)
+    if job.display:  # before minutes of work: a moved font fails now, with nothing written
+        _open_display_fonts(data.styles)
     val = data.pair_indices("val")
     if len(val) == 0:
         raise FontgenError(f"{data.root} has no validation pairs; render with --val-fraction > 0")
@@ -104,15 +106,17 @@ def evaluate_checkpoint(job: EvaluateJob, progress: bool = True, log=print) -> d
             log(f"style {style.id:>2} {style.name}: {len(rows)} held-out glyphs, IoU {scores['iou'].mean():.3f}")
     joined = {k: np.concatenate(v) for k, v in all_scores.items()}
     results["overall"] = {"glyphs": int(len(joined["l1"])), **{k: float(v.mean()) for k, v in joined.items()}}
-    out.mkdir(parents=True, exist_ok=True)
-    per_glyph.sort(key=lambda g: g[4]["iou"])
-    write_worst(out / "worst.png", per_glyph[:job.worst])
     if job.display:
         results["display"], shown = score_display(generation, held_out, job, progress)
         if progress:
             d = results["display"]
             log(f"display {d['display_size']} px: {d['overall']['glyphs']} glyphs traced and scored in "
                 f"{d['seconds']:.1f}s ({d['ms_per_glyph']:.0f} ms a glyph)")
+    # written once everything is scored: a failure leaves no half-filled folder that blocks the rerun
+    out.mkdir(parents=True, exist_ok=True)
+    per_glyph.sort(key=lambda g: g[4]["iou"])
+    write_worst(out / "worst.png", per_glyph[:job.worst])
+    if job.display:
         write_worst_display(out / "worst-display.png", shown, job.worst)
     else:
         (out / "worst-display.png").unlink(missing_ok=True)  # never leave an older run's sheet beside these figures
@@ -141,6 +145,20 @@ def check_same_fonts(meta: dict, data) -> None:
                            "be meaningless. Evaluate on the training dataset, or render one with the same fonts")
 
 
+def _open_display_fonts(styles) -> dict:
+    """Style id -> the opened font display scoring draws the real glyphs from."""
+    from fontgen.fonts import open_font
+
+    fonts = {}
+    for style in styles:
+        try:
+            fonts[style.id] = open_font(style.font.spec)
+        except FontgenError as exc:
+            raise FontgenError(f"display-size scoring draws the real glyphs of style {style.id} from its font: "
+                               f"{exc}; pass --no-display to skip it") from None
+    return fonts
+
+
 def display_subset(count: int, limit: int | None) -> np.ndarray:
     """Indices of at most `limit` of `count` glyphs, evenly spread (all when limit is None)."""
     if limit is None or limit >= count:
@@ -158,7 +176,7 @@ def score_display(generation: Generation, held_out: list, job: EvaluateJob, prog
     """
     from tqdm import tqdm
 
-    from fontgen.fonts import Geometry, GlyphRenderer, open_font
+    from fontgen.fonts import Geometry, GlyphRenderer
     from fontgen.tracing import TraceOptions, trace_for_display, warm_up
 
     opts = job.trace_options or TraceOptions()
@@ -173,15 +191,11 @@ def score_display(generation: Generation, held_out: list, job: EvaluateJob, prog
     reference_all: dict[str, list] = {name: [] for name in DISPLAY_METRICS}
     records = []
     total = sum(len(pick) for _, pick in chosen)
+    fonts = _open_display_fonts([style for (style, *_), _ in chosen])
     with tqdm(total=total, unit="glyph", desc=f"display {size}px", disable=not progress, dynamic_ncols=True) as bar:
         for (style, cps, generated, truth), pick in chosen:
             spec = style.font.spec
-            try:
-                font = open_font(spec)
-            except FontgenError as exc:
-                raise FontgenError(f"display-size scoring draws the real glyphs of style {style.id} from its font: "
-                                   f"{exc}; pass --no-display to skip it") from None
-            display = Geometry.for_font(font, size)  # the target font's em box, `size` px, no margin
+            display = Geometry.for_font(fonts[style.id], size)  # the target font's em box, `size` px, no margin
             drawn_in = generation.output_geometry(style.id)  # the geometry `generate` writes in its manifest
             truth_in = style.font.geometry.resized(generation.image_size)
             renderer = GlyphRenderer(spec, display)

@@ -102,3 +102,26 @@ def test_sheet_candidates_keep_what_the_sheet_shows():
         kept = sheet_candidates(kept + records[start:start + 40], 5)
         assert len(kept) <= 15
     assert [r[1] for r in worst_display(kept, 5)] == [r[1] for r in whole]
+
+
+def test_a_missing_font_fails_before_the_work_and_writes_nothing(tmp_path, small_dataset, tiny_run):
+    """Display scoring needs the styles' fonts: a moved font is named at once, and no half-written
+    folder is left to block the rerun."""
+    import shutil
+
+    moved = tmp_path / "data"
+    shutil.copytree(small_dataset, moved)
+    manifest = json.loads((moved / "manifest.json").read_text(encoding="utf-8"))
+    manifest["styles"][1]["path"] = str(tmp_path / "gone.otf")
+    (moved / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    out = tmp_path / "eval"
+    args = ["evaluate", "--checkpoint", str(tiny_run), "--data", str(moved), "--out", str(out), "--device", "cpu",
+            "--display-glyphs", "1"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code != 0
+    assert "style 1" in result.output and "gone.otf" in result.output and "--no-display" in result.output
+    assert "held-out glyphs" not in result.output  # it stopped before generating
+    assert not out.exists()
+    result = CliRunner().invoke(cli, args[:-2] + ["--no-display"])
+    assert result.exit_code == 0, result.output
+    assert (out / "metrics.json").is_file()
