@@ -231,7 +231,8 @@ def load_generator(path: Path, device="cpu"):
     config = ModelConfig.from_dict(state["model_config"])
     generator = Generator(config)
     try:
-        generator.load_state_dict(state["generator"])
+        # the weight average when the run kept one (train --ema): the weights it was trained to draw with
+        generator.load_state_dict(state.get("generator_ema") or state["generator"])
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
         raise FontgenError(f"{path}: generator weights do not fit its model config ({first})") from None

@@ -200,6 +200,11 @@ def render(workdir: Workdir, source, targets, charset, chars, size, margin, val_
 @click.option("--lr", type=float, help="[default: 0.0002] Adam learning rate (betas 0.5, 0.999).")
 @click.option("--lr-schedule", type=int, metavar="EPOCHS",
               help="[default: 0] Halve the lr every EPOCHS epochs down to 2e-6, as zi2zi does (0: constant).")
+@click.option("--lr-decay-steps", type=int, metavar="N",
+              help="The lr falls linearly to 0 over the run's last N steps (0: off). Default: from the preset.")
+@click.option("--ema", type=float, metavar="DECAY",
+              help="Keep a running average of G's weights (e.g. 0.999) and draw with it in generate, evaluate "
+                   "and the samples (0: off). Default: from the preset.")
 @click.option("--ngf", type=int, help="Generator width. Default: from the preset.")
 @click.option("--ndf", type=int, help="Discriminator width. Default: from the preset.")
 @click.option("--norm", type=click.Choice(["instance", "batch"]), help="Normalisation. Default: instance.")
@@ -222,8 +227,8 @@ def render(workdir: Workdir, source, targets, charset, chars, size, margin, val_
 def train(workdir: Workdir, data, run_dir, preset, steps, batch_size, image_size, device, resume, init_from,
           freeze_encoder, l1_weight, stroke_weight, const_weight, perceptual_weight, category_weight, vgg_weights,
           const_target,
-          perceptual_every, d_steps, grad_clip, warmup_steps, lr, lr_schedule, ngf, ndf, norm, self_attention,
-          spectral_norm, augment, threads, deterministic, compile_, sample_every, checkpoint_every, checkpoint_minutes,
+          perceptual_every, d_steps, grad_clip, warmup_steps, lr, lr_schedule, lr_decay_steps, ema, ngf, ndf, norm,
+          self_attention, spectral_norm, augment, threads, deterministic, compile_, sample_every, checkpoint_every, checkpoint_minutes,
           seed):
     """Train the Zi2Zi GAN on a rendered dataset; writes a run folder with checkpoint.pt.
 
@@ -248,7 +253,7 @@ def train(workdir: Workdir, data, run_dir, preset, steps, batch_size, image_size
         perceptual_weight=perceptual_weight,
         category_weight=category_weight, vgg_weights=vgg_weights, const_target=const_target,
         perceptual_every=perceptual_every, d_steps=d_steps, grad_clip=grad_clip, warmup_steps=warmup_steps, lr=lr,
-        lr_schedule=lr_schedule, augment=augment, compile=compile_ or None, sample_every=sample_every,
+        lr_schedule=lr_schedule, lr_decay_steps=lr_decay_steps, ema=ema, augment=augment, compile=compile_ or None, sample_every=sample_every,
         checkpoint_every=checkpoint_every, checkpoint_minutes=checkpoint_minutes, seed=seed, threads=threads,
         deterministic=deterministic)
     path = train_step.train(config, log=lambda line: click.echo(line, err=True))

@@ -36,6 +36,7 @@ run that has a checkpoint):
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import json
 import math
@@ -70,7 +71,8 @@ MODEL_FIELDS = ("image_size", "ngf", "ndf", "norm", "self_attention", "spectral_
 # Defaults of the options no preset sets (None in TrainConfig means "not given").
 DEFAULTS = {"gan_weight": 1.0, "l1_weight": 100.0, "stroke_weight": 0.0, "const_weight": 5.0, "category_weight": 1.0,
             "const_target": "fake", "perceptual_every": 1, "d_steps": 1, "grad_clip": 0.0, "warmup_steps": 0,
-            "lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "lr_schedule": 0, "augment": False, "freeze_encoder": False,
+            "lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "lr_schedule": 0, "lr_decay_steps": 0, "ema": 0.0,
+            "augment": False, "freeze_encoder": False,
             "seed": 0, "compile": False, "sample_every": 500, "checkpoint_every": 1000, "checkpoint_minutes": 10.0}
 # About this machine, not the run: never taken from a checkpoint (None: chosen by the device).
 MACHINE_FIELDS = ("device", "bf16", "channels_last", "compile", "threads", "deterministic")
@@ -143,6 +145,8 @@ class TrainConfig:
     beta1: float | None = None
     beta2: float | None = None
     lr_schedule: int | None = None  # halve the lr every N epochs (0: constant)
+    lr_decay_steps: int | None = None  # the lr falls linearly to 0 over the run's last N steps (0: off)
+    ema: float | None = None  # decay of the generator's weight average that generate draws with (0: off)
     augment: bool | None = None
     bf16: bool | None = None  # None: on CUDA
     channels_last: bool | None = None  # None: on CUDA with batch norm (instance norm converts back per call)
@@ -422,11 +426,13 @@ class Trainer:
         if cfg.const_target not in ("fake", "real"):
             raise FontgenError(f"--const-target must be fake or real, got {cfg.const_target!r}")
         for name in ("l1_weight", "stroke_weight", "const_weight", "perceptual_weight", "category_weight", "gan_weight",
-                     "grad_clip", "warmup_steps", "lr_schedule", "checkpoint_minutes"):
+                     "grad_clip", "warmup_steps", "lr_schedule", "lr_decay_steps", "checkpoint_minutes"):
             if getattr(cfg, name) < 0:
                 raise FontgenError(f"--{name.replace('_', '-')} must not be negative")
         if not cfg.lr > 0:
             raise FontgenError(f"--lr must be positive, got {cfg.lr}")
+        if not 0 <= cfg.ema < 1:
+            raise FontgenError(f"--ema must be in [0, 1), got {cfg.ema}")
         return preset
 
     def _check_resume_options(self, saved: dict) -> None:
@@ -636,6 +642,14 @@ class Trainer:
             G.to(memory_format=torch.channels_last)
             D.to(memory_format=torch.channels_last)
         self.G_raw, self.D_raw = G, D
+        # the weight average generate draws with: it smooths out the last steps' noise, which a
+        # short run on a CPU ends in (docs/benchmarks.md); a resumed run continues its average
+        self.G_ema = None
+        if cfg.ema > 0:
+            self.G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+            saved = (self.resume_state or {}).get("generator_ema")
+            if saved is not None:
+                self.G_ema.load_state_dict(saved)
         # before anything is written: offline without VGG weights this stops here
         self.perceptual = None
         if cfg.perceptual_weight > 0:
@@ -756,6 +770,7 @@ class Trainer:
         return {
             "model_config": self.model_config.to_dict(),
             "generator": self.G_raw.state_dict(),
+            **({"generator_ema": self.G_ema.state_dict()} if self.G_ema is not None else {}),
             "discriminator": self.D_raw.state_dict(),
             "optimizer_g": self.opt_g.state_dict(),
             "optimizer_d": self.opt_d.state_dict(),
@@ -787,11 +802,32 @@ class Trainer:
 
     # ---- the step ----------------------------------------------------------------------
 
-    def lr_at(self, epoch: int) -> float:
+    def lr_at(self, step: int) -> float:
+        """The lr of optimizer step `step` (0-based): halved every lr_schedule epochs, then falling
+        linearly to 0 over the last lr_decay_steps steps of the run."""
         cfg = self.cfg
-        if cfg.lr_schedule <= 0:
-            return cfg.lr
-        return max(cfg.lr * 0.5 ** (epoch // cfg.lr_schedule), min(LR_FLOOR, cfg.lr))
+        lr = cfg.lr
+        if cfg.lr_schedule > 0:
+            epoch = step // self.steps_per_epoch
+            lr = max(cfg.lr * 0.5 ** (epoch // cfg.lr_schedule), min(LR_FLOOR, cfg.lr))
+        if cfg.lr_decay_steps > 0:
+            lr *= min(1.0, (cfg.steps - step) / cfg.lr_decay_steps)
+        return lr
+
+    @torch.no_grad()
+    def _update_ema(self, step: int) -> None:
+        """G_ema <- decay * G_ema + (1 - decay) * G; early on the decay is lower (the average of a
+        young run would otherwise be mostly its random start)."""
+        decay = min(self.cfg.ema, (1 + step) / (10 + step))
+        if not hasattr(self, "_ema_pairs"):  # state-dict tensors share storage with the modules
+            ema, live = self.G_ema.state_dict(), self.G_raw.state_dict()
+            floats = [k for k in ema if ema[k].is_floating_point()]
+            self._ema_pairs = ([ema[k] for k in floats], [live[k] for k in floats],
+                               [(ema[k], live[k]) for k in ema if k not in floats])  # batch norm's counters
+        averaged, current, counters = self._ema_pairs
+        torch._foreach_lerp_(averaged, current, 1.0 - decay)
+        for mine, theirs in counters:
+            mine.copy_(theirs)
 
     def weights_at(self, step: int):
         w = self.loss_weights
@@ -811,7 +847,7 @@ class Trainer:
 
         cfg = self.cfg
         weights = self.weights_at(step)
-        lr = self.lr_at(step // self.steps_per_epoch)
+        lr = self.lr_at(step)
         for opt in (self.opt_g, self.opt_d):
             for group in opt.param_groups:
                 group["lr"] = lr
@@ -843,6 +879,8 @@ class Trainer:
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_([p for p in self.G_raw.parameters() if p.requires_grad], cfg.grad_clip)
         self.opt_g.step()
+        if self.G_ema is not None:
+            self._update_ema(step)
         self.D_raw.requires_grad_(True)
 
         names, values = ["d_loss", "g_loss"], [d_loss.detach().float(), g_loss.detach().float()]
@@ -862,14 +900,18 @@ class Trainer:
         from PIL import Image
 
         real_a, real_b, labels = self.val_batch
-        G = self.G_raw
-        G.eval()
-        try:
+        if self.G_ema is not None:  # what generate will draw
             with self.autocast():
-                fake_b = G(real_a, labels)
-        finally:
-            G.train()
-            self._refreeze()
+                fake_b = self.G_ema(real_a, labels)
+        else:
+            G = self.G_raw
+            G.eval()
+            try:
+                with self.autocast():
+                    fake_b = G(real_a, labels)
+            finally:
+                G.train()
+                self._refreeze()
         path = self.run_dir / "samples" / f"step-{step:06d}.png"
         tmp = temp_path(path, suffix=True)
         Image.fromarray(sample_grid(real_a, fake_b, real_b), mode="L").save(tmp, format="PNG")
@@ -955,7 +997,7 @@ class Trainer:
             return
         record = {"step": step, "epoch": (step - 1) // self.steps_per_epoch,
                   **{n: round(v, 6) for n, v in zip(names, values)},
-                  "lr": self.lr_at((step - 1) // self.steps_per_epoch), "images_per_s": round(ips, 2)}
+                  "lr": self.lr_at(step - 1), "images_per_s": round(ips, 2)}
         self.log_file.write(json.dumps(record) + "\n")
         self.log_file.flush()
         shown = dict(zip(names, values))

@@ -55,7 +55,7 @@ def tiny_config(data: Path, root: Path, **overrides) -> TrainConfig:
 
 def weights(checkpoint: Path) -> dict[str, torch.Tensor]:
     state = load_checkpoint(checkpoint)
-    return {f"{net}.{k}": v for net in ("generator", "discriminator") for k, v in state[net].items()}
+    return {f"{net}.{k}": v for net in ("generator", "discriminator", "generator_ema") for k, v in state.get(net, {}).items()}
 
 
 def assert_same_weights(a: Path, b: Path) -> None:
@@ -172,7 +172,7 @@ def test_vectorize_refuses_to_overwrite_a_file_it_did_not_write(tiny_run, tmp_pa
 
 
 NON_DEFAULT = dict(lr=5e-4, lr_schedule=1, l1_weight=50.0, const_weight=2.0, category_weight=0.5,
-                   warmup_steps=10, d_steps=2, grad_clip=5.0, const_target="real", seed=5)
+                   warmup_steps=10, d_steps=2, grad_clip=5.0, const_target="real", seed=5, ema=0.9, lr_decay_steps=4)
 
 
 def test_resume_restores_every_option(data, tmp_path):
@@ -188,6 +188,7 @@ def test_resume_restores_every_option(data, tmp_path):
     resumed = train(TrainConfig(run=tmp_path / "parts", runs_dir=tmp_path / "runs", resume=True, steps=total,
                                 progress=False), log=said.append)
     assert_same_weights(straight, resumed)
+    assert "generator_ema.down.0.weight" in weights(resumed)
     saved = json.loads((tmp_path / "parts" / "train_config.json").read_text())["train"]
     for name, value in NON_DEFAULT.items():
         assert saved[name] == value, name

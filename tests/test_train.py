@@ -277,7 +277,11 @@ def test_resume_on_another_dataset_is_refused(run40, train_data, tmp_path):
 def test_schedule_warmup_and_options_run(train_data, tmp_path):
     trainer = Trainer(tiny(train_data, tmp_path, lr=2e-4, lr_schedule=2, warmup_steps=10), log=None)
     trainer.loss_weights = losses.LossWeights()
-    assert [trainer.lr_at(e) for e in (0, 1, 2, 4, 100)] == [2e-4, 2e-4, 1e-4, 5e-5, 2e-6]
+    trainer.steps_per_epoch, trainer.cfg.lr_decay_steps = 10, 0
+    assert [trainer.lr_at(e * 10) for e in (0, 1, 2, 4, 100)] == [2e-4, 2e-4, 1e-4, 5e-5, 2e-6]
+    # linear decay to 0 over the last 50 of 100 steps
+    trainer.cfg.lr_schedule, trainer.cfg.lr_decay_steps, trainer.cfg.steps = 0, 50, 100
+    assert [trainer.lr_at(s) for s in (0, 50, 75, 99)] == pytest.approx([2e-4, 2e-4, 1e-4, 4e-6])
     assert (trainer.weights_at(0).l1, trainer.weights_at(5).l1, trainer.weights_at(10).l1) == (0, 50, 100)
     assert (trainer.weights_at(5).const, trainer.weights_at(5).gan) == (2.5, 1.0)
     path = train(tiny(train_data, tmp_path, steps=3, d_steps=2, grad_clip=1.0, warmup_steps=2, lr_schedule=1,
@@ -569,3 +573,26 @@ def test_stroke_weight_trains_and_is_the_cpu_default(train_data, tmp_path):
     assert load_checkpoint(path)["train_config"]["stroke_weight"] == 4.0
     plain = train(tiny(train_data, tmp_path, steps=3, run=tmp_path / "plain"), log=None)
     assert load_checkpoint(plain)["train_config"]["stroke_weight"] == 0.0  # tiny preset: plain L1
+
+
+def test_ema_is_the_running_average_generate_draws_with(train_data, tmp_path):
+    """One step with --ema: the average is 0.1 * the initial G + 0.9 * the trained G (the decay starts
+    low), the checkpoint keeps both, and load_generator draws with the average."""
+    from fontgen.checkpoint import load_generator
+    from fontgen.model import ModelConfig, build_models
+
+    path = train(tiny(train_data, tmp_path, steps=1, ema=0.999), log=None)
+    state = load_checkpoint(path)
+    torch.manual_seed(0)  # the run's seed: the weights it started from
+    initial, _ = build_models(ModelConfig.from_dict(state["model_config"]))
+    start, trained, average = initial.state_dict(), state["generator"], state["generator_ema"]
+    moved = 0
+    for key, value in average.items():
+        if value.is_floating_point():
+            assert torch.allclose(value, 0.1 * start[key] + 0.9 * trained[key], atol=1e-6), key
+            moved += not torch.equal(value, trained[key])
+    assert moved > 10
+    generator, _, _ = load_generator(path)
+    assert torch.equal(generator.state_dict()["down.0.weight"], average["down.0.weight"])
+    plain = train(tiny(train_data, tmp_path, run=tmp_path / "plain", steps=1), log=None)
+    assert "generator_ema" not in load_checkpoint(plain)
