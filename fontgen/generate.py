@@ -94,6 +94,28 @@ class GenerateReport:
     seconds: float = 0.0
 
 
+SAMPLE_SHIFT = 2  # px at model size: how far `Generation.run(sample=True)` moves a dropout-free model's input
+
+
+def sample_offsets(count: int) -> torch.Tensor:
+    """[count, 2] (dy, dx) from torch's RNG, each in [-SAMPLE_SHIFT, SAMPLE_SHIFT], never (0, 0)."""
+    span = 2 * SAMPLE_SHIFT + 1
+    # one of the span^2 - 1 non-zero offsets, uniformly
+    index = torch.randint(0, span * span - 1, (count,))
+    index = index + (index >= span * span // 2).long()  # skip the centre, (0, 0)
+    return torch.stack([index // span, index % span], dim=1) - SAMPLE_SHIFT
+
+
+def shift_glyphs(x: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """Move each glyph [N, 1, H, W] (model range, paper = 1) by its (dy, dx); paper comes in at the edges."""
+    out = torch.ones_like(x)
+    h, w = x.shape[-2:]
+    for i, (dy, dx) in enumerate(offsets.tolist()):
+        out[i, :, max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
+            x[i, :, max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+    return out
+
+
 class Generation:
     """A loaded checkpoint ready to turn source glyphs into a style's glyphs."""
 
@@ -163,16 +185,30 @@ class Generation:
     @torch.no_grad()
     def run(self, sources: np.ndarray, weights: dict[int, float], batch_size: int = 64,
             progress: bool = False, sample: bool = False) -> np.ndarray:
-        """uint8 source glyphs [N, S, S] -> uint8 generated glyphs [N, s, s] at model size."""
-        self.generator.train(sample)  # dropout only when sampling on purpose
+        """uint8 source glyphs [N, S, S] -> uint8 generated glyphs [N, s, s] at model size.
+
+        sample: another drawing for each torch seed. A model trained with dropout keeps it on
+        (only the dropout layers: batch norm keeps its running statistics); a model trained
+        without draws the source moved by up to SAMPLE_SHIFT px and moves the drawing back, since
+        a convolutional net draws each placement a little differently (no noise it never saw).
+        """
+        dropouts = [m for m in self.generator.modules() if isinstance(m, torch.nn.Dropout) and m.p > 0]
+        for m in dropouts:
+            m.train(sample)
+        shift = sample and not dropouts
         out = np.empty((len(sources), self.image_size, self.image_size), dtype=np.uint8)
         autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else nullcontext()
         with tqdm(total=len(sources), unit="glyph", desc="generate", disable=not progress, dynamic_ncols=True) as bar:
             for start in range(0, len(sources), batch_size):
                 chunk = sources[start:start + batch_size]
                 x = to_model(chunk, self.image_size, self.device)
+                if shift:
+                    offsets = sample_offsets(len(chunk))
+                    x = shift_glyphs(x, offsets)
                 with autocast:
                     fake = self.generator(x, style=self.style_vectors(weights, len(chunk)))
+                if shift:
+                    fake = shift_glyphs(fake.float(), -offsets)
                 out[start:start + len(chunk)] = from_model(fake.float())
                 bar.update(len(chunk))
         self.generator.eval()

@@ -4,7 +4,7 @@ Between `generate` and `vectorize`. A small local web server (standard library o
 bound to 127.0.0.1, every request carrying a random token) serves one page: a grid of
 every glyph of a generated-glyph folder, flagged glyphs first, each beside its source
 glyph; accept / reject / undecided per glyph with the keyboard or the mouse; alternative
-drawings on demand (seeded dropout samples of the checkpoint named in the folder's
+drawings on demand (seeded samples (Generation.run) of the checkpoint named in the folder's
 manifest, optionally blended towards another style), written to ``variants/``; and a line
 of running text set with the target font's own glyphs and the generated ones.
 

@@ -172,3 +172,47 @@ def test_repair_is_recorded_and_no_repair_writes_the_raw_output(tiny_run, tmp_pa
         assert np.array_equal(written, expected)
     counts = generation.source_pieces(chars)
     assert counts[2] == 3 and counts[3] == 2  # 三: three strokes, 八: two, counted at display size
+
+
+def test_samples_of_a_model_without_dropout_differ_by_seed_and_stay_in_place(small_dataset, tmp_path):
+    """A model trained without dropout (the cpu preset) still gives the reviewer other drawings:
+    the source moved by up to 2 px and the drawing moved back, a different one per seed."""
+    import torch
+
+    from fontgen.generate import SAMPLE_SHIFT, Generation, sample_offsets, shift_glyphs
+    from fontgen.train import TrainConfig, train
+
+    torch.manual_seed(3)
+    offsets = sample_offsets(2000)
+    assert offsets.abs().max() == SAMPLE_SHIFT and not (offsets == 0).all(dim=1).any()
+    assert len({tuple(o) for o in offsets.tolist()}) == (2 * SAMPLE_SHIFT + 1) ** 2 - 1
+    x = torch.rand(2, 1, 16, 16)
+    moved = shift_glyphs(x, torch.tensor([[1, -2], [0, 2]]))
+    assert torch.equal(moved[0, 0, 1:, :14], x[0, 0, :15, 2:]) and (moved[0, 0, 0] == 1).all()
+    assert torch.equal(shift_glyphs(moved, -torch.tensor([[1, -2], [0, 2]]))[:, :, 2:-2, 2:-2], x[:, :, 2:-2, 2:-2])
+
+    checkpoint = train(TrainConfig(data=small_dataset, runs_dir=tmp_path / "runs", preset="tiny", steps=20,
+                                   dropout=0.0, perceptual_weight=0.0, progress=False, sample_every=1000), log=None)
+    generation = Generation(checkpoint, "cpu")
+    sources = generation.render_sources(list("永和"))
+    plain = generation.run(sources, {3: 1.0})
+    drawn = {}
+    for seed in (1, 2, 1):
+        torch.manual_seed(seed)
+        drawn.setdefault(seed, []).append(generation.run(sources, {3: 1.0}, sample=True))
+    assert np.array_equal(*drawn[1])  # the same seed, the same drawing
+    assert not np.array_equal(drawn[1][0], drawn[2][0]) and not np.array_equal(drawn[1][0], plain)
+    assert np.array_equal(generation.run(sources, {3: 1.0}), plain)  # sampling left the model deterministic
+
+    class Copy(torch.nn.Module):  # an exactly shift-equivariant "model": the drawing is the source
+        def style_from_weights(self, blend):
+            return blend
+
+        def forward(self, x, style=None):
+            return x
+
+    generation.generator = Copy()
+    torch.manual_seed(4)
+    moved_back = generation.run(sources, {3: 1.0}, sample=True)
+    inside = (slice(None), slice(SAMPLE_SHIFT, -SAMPLE_SHIFT), slice(SAMPLE_SHIFT, -SAMPLE_SHIFT))
+    assert np.array_equal(moved_back[inside], sources[inside])  # moved back: the glyph stays where it was
