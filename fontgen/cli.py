@@ -146,8 +146,9 @@ def render(workdir: Workdir, source, targets, charset, chars, size, margin, val_
                    "checkpoint.")
 @click.option("--preset", type=click.Choice(["auto", "tiny", "cpu", "full"]),
               help="Size/batch/steps/width defaults (default auto): full = 256 px, ngf/ndf 64, batch 64, 50000 steps, "
-                   "perceptual 0.02 (a GPU); cpu = 64 px, ngf/ndf 16, batch 16, 5600 steps, stroke weight 4, perceptual off "
-                   "(about 11 minutes on 2 cores); tiny = a smoke test. auto: full on CUDA, cpu on a CPU. Explicit options "
+                   "perceptual 0.02 (a GPU); cpu = 64 px, ngf 16, ndf 8, no dropout, batch 16, 6800 steps, lr 1e-3 "
+                   "falling to 0 over the second half, stroke weight 4, IoU weight 100, perceptual off (about 12 minutes on "
+                   "2 cores); tiny = a smoke test. auto: full on CUDA, cpu on a CPU. Explicit options "
                    "below override the preset.")
 @click.option("--steps", type=int, help="Total optimizer steps of the run (a resumed run continues up to it). "
               "Default: from the preset, or the resumed checkpoint's.")
@@ -174,6 +175,9 @@ def render(workdir: Workdir, source, targets, charset, chars, size, margin, val_
               help="Extra L1 weight on ink pixels (of the target or the output): each pixel weighs 1 + W * ink, "
                    "so a missing thin stroke or a break in one costs more than plain L1 charges. Default: 4 with "
                    "the cpu preset (fewer broken strokes, bolder ones), 0 with full and tiny.")
+@click.option("--iou-weight", type=float,
+              help="Weight of the soft IoU of each glyph's ink (1 - IoU, per glyph, so a hairline style's glyph "
+                   "counts as much as a black one). Default: 100 with the cpu preset, 0 with full and tiny.")
 @click.option("--const-weight", type=float,
               help="[default: 5] Constancy loss weight (bottleneck of source vs of output); 15 drowned the GAN term.")
 @click.option("--perceptual-weight", type=float, default=None,
@@ -197,16 +201,21 @@ def render(workdir: Workdir, source, targets, charset, chars, size, margin, val_
               help="[default: 0] Clip the gradient norm of G and D to this (0: off).")
 @click.option("--warmup-steps", type=int,
               help="[default: 0] Ramp the L1 and constancy weights linearly from 0 over these steps (0: off).")
-@click.option("--lr", type=float, help="[default: 0.0002] Adam learning rate (betas 0.5, 0.999).")
+@click.option("--lr", type=float, help="Adam learning rate (betas 0.5, 0.999). Default: 1e-3 with the cpu preset, "
+              "2e-4 (zi2zi's) with full and tiny.")
 @click.option("--lr-schedule", type=int, metavar="EPOCHS",
               help="[default: 0] Halve the lr every EPOCHS epochs down to 2e-6, as zi2zi does (0: constant).")
 @click.option("--lr-decay-steps", type=int, metavar="N",
-              help="The lr falls linearly to 0 over the run's last N steps (0: off). Default: from the preset.")
+              help="The lr falls linearly to 0 over the run's last N steps (0: off), counted back from --steps: a "
+                   "run resumed with more steps decays again at its new end. Default: half the steps with the cpu "
+                   "preset, 0 with full and tiny.")
 @click.option("--ema", type=float, metavar="DECAY",
               help="Keep a running average of G's weights (e.g. 0.999) and draw with it in generate, evaluate "
                    "and the samples (0: off). Default: from the preset.")
 @click.option("--ngf", type=int, help="Generator width. Default: from the preset.")
 @click.option("--ndf", type=int, help="Discriminator width. Default: from the preset.")
+@click.option("--dropout", type=float, help="Dropout in G's inner decoder blocks while training (pix2pix). "
+              "Default: 0 with the cpu preset (a short run cannot afford it), 0.5 with full and tiny.")
 @click.option("--norm", type=click.Choice(["instance", "batch"]), help="Normalisation. Default: instance.")
 @click.option("--self-attention/--no-self-attention", default=None, help="SAGAN self-attention in G. Default: off.")
 @click.option("--spectral-norm/--no-spectral-norm", default=None, help="Spectral norm in D. Default: off.")
@@ -225,10 +234,10 @@ def render(workdir: Workdir, source, targets, charset, chars, size, margin, val_
 @click.option("--seed", type=int, help="Seed of weights, data order, dropout. Default: 0 (or the resumed run's).")
 @click.pass_obj
 def train(workdir: Workdir, data, run_dir, preset, steps, batch_size, image_size, device, resume, init_from,
-          freeze_encoder, l1_weight, stroke_weight, const_weight, perceptual_weight, category_weight, vgg_weights,
+          freeze_encoder, l1_weight, stroke_weight, iou_weight, const_weight, perceptual_weight, category_weight, vgg_weights,
           const_target,
-          perceptual_every, d_steps, grad_clip, warmup_steps, lr, lr_schedule, lr_decay_steps, ema, ngf, ndf, norm,
-          self_attention, spectral_norm, augment, threads, deterministic, compile_, sample_every, checkpoint_every, checkpoint_minutes,
+          perceptual_every, d_steps, grad_clip, warmup_steps, lr, lr_schedule, lr_decay_steps, ema, ngf, ndf, dropout,
+          norm, self_attention, spectral_norm, augment, threads, deterministic, compile_, sample_every, checkpoint_every, checkpoint_minutes,
           seed):
     """Train the Zi2Zi GAN on a rendered dataset; writes a run folder with checkpoint.pt.
 
@@ -247,9 +256,9 @@ def train(workdir: Workdir, data, run_dir, preset, steps, batch_size, image_size
 
     config = train_step.TrainConfig(
         data=data, default_data=workdir.data, runs_dir=workdir.runs, run=run_dir, preset=preset, device=device, steps=steps,
-        batch_size=batch_size, image_size=image_size, ngf=ngf, ndf=ndf, norm=norm, self_attention=self_attention,
+        batch_size=batch_size, image_size=image_size, ngf=ngf, ndf=ndf, dropout=dropout, norm=norm, self_attention=self_attention,
         spectral_norm=spectral_norm, resume=resume, init_from=init_from, freeze_encoder=freeze_encoder,
-        l1_weight=l1_weight, stroke_weight=stroke_weight, const_weight=const_weight,
+        l1_weight=l1_weight, stroke_weight=stroke_weight, iou_weight=iou_weight, const_weight=const_weight,
         perceptual_weight=perceptual_weight,
         category_weight=category_weight, vgg_weights=vgg_weights, const_target=const_target,
         perceptual_every=perceptual_every, d_steps=d_steps, grad_clip=grad_clip, warmup_steps=warmup_steps, lr=lr,
@@ -279,7 +288,8 @@ def train(workdir: Workdir, data, run_dir, preset, steps, batch_size, image_size
               "(its files are lost). Without it such a folder is refused.")
 @click.option("--batch-size", type=int, default=64, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--seed", type=int, help="Sample with dropout on, seeded (default: deterministic, dropout off).")
+@click.option("--seed", type=int, help="Draw another version, one per seed: dropout on, or for a model trained without dropout "
+              "the source moved by up to 2 px and the drawing moved back (default: the one deterministic drawing).")
 @click.option("--repair/--no-repair", default=True, show_default=True,
               help="Join strokes the generator broke: bridge gaps of at most 3/64 em through faint ink, while the "
                    "glyph has more pieces than the source glyph (never across paper, never below its count).")

@@ -69,7 +69,7 @@ from fontgen.model import ModelConfig, build_models, pick_device, set_threads
 MODEL_FIELDS = ("image_size", "ngf", "ndf", "norm", "self_attention", "spectral_norm", "embedding_num",
                 "embedding_dim", "dropout", "style_relu")
 # Defaults of the options no preset sets (None in TrainConfig means "not given").
-DEFAULTS = {"gan_weight": 1.0, "l1_weight": 100.0, "stroke_weight": 0.0, "const_weight": 5.0, "category_weight": 1.0,
+DEFAULTS = {"gan_weight": 1.0, "l1_weight": 100.0, "stroke_weight": 0.0, "iou_weight": 0.0, "const_weight": 5.0, "category_weight": 1.0,
             "const_target": "fake", "perceptual_every": 1, "d_steps": 1, "grad_clip": 0.0, "warmup_steps": 0,
             "lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "lr_schedule": 0, "lr_decay_steps": 0, "ema": 0.0,
             "augment": False, "freeze_encoder": False,
@@ -86,15 +86,19 @@ CHANGEABLE_ON_RESUME = {"steps", "vgg_weights", "sample_every", "checkpoint_ever
 PRESETS = {
     # smoke tests: seconds on a laptop CPU
     "tiny": {"image_size": 64, "ngf": 8, "ndf": 8, "batch_size": 4, "steps": 40, "perceptual_weight": 0.0},
-    # about 11 minutes on two CPU cores (--threads 1; the demo stays under 20 minutes). The stroke
-    # weight (losses.pixel_l1) and the longer run were measured at display size on fonts_sample's
-    # held-out glyphs (docs/benchmarks.md, "Display-size quality ablation"): at 1,600 steps stroke
-    # weight 4 lifts display IoU 0.51 -> 0.56 and halves the glyphs in broken pieces (69% -> 35%),
-    # at the price of more merged strokes. The perceptual loss is off: VGG16 to relu2_2 would be 85%
-    # of the FLOPs at this width (2.7 steps/s with it, ~9 without), and a machine without internet
-    # has no ImageNet VGG16 weights; --perceptual-weight 0.02 --vgg-weights FILE turns it on.
-    "cpu": {"image_size": 64, "ngf": 16, "ndf": 16, "batch_size": 16, "steps": 5600, "perceptual_weight": 0.0,
-            "stroke_weight": 4.0},
+    # about 12 minutes on two CPU cores (--threads 1; the demo stays under 20 minutes). Each choice
+    # was measured at display size on fonts_sample's held-out glyphs (docs/benchmarks.md,
+    # "Display-size quality ablation"; display IoU at 1,600 steps): stroke weight 4 (losses.pixel_l1)
+    # 0.51 -> 0.56, halving the glyphs in broken pieces (69% -> 35%) at the price of more merged
+    # strokes; lr 1e-3 falling linearly to 0 over the second half 0.564 -> 0.588; no dropout (a
+    # short run cannot afford it) +0.013; ndf 8 the same quality with 21% shorter steps, spent on
+    # more steps; the soft IoU term (losses.soft_iou_loss) +0.005 and 5 points fewer broken glyphs.
+    # The perceptual loss is off: VGG16 to relu2_2 would be 85% of the FLOPs at this width (2.7
+    # steps/s with it, ~9 without), and a machine without internet has no ImageNet VGG16 weights;
+    # --perceptual-weight 0.02 --vgg-weights FILE turns it on.
+    "cpu": {"image_size": 64, "ngf": 16, "ndf": 8, "dropout": 0.0, "batch_size": 16, "steps": 6800,
+            "perceptual_weight": 0.0, "stroke_weight": 4.0, "iou_weight": 100.0, "lr": 1e-3,
+            "lr_decay_steps": lambda cfg: cfg.steps // 2},
     # the zi2zi model: 256 px, ngf/ndf 64 (one GPU)
     "full": {"image_size": 256, "ngf": 64, "ndf": 64, "batch_size": 64, "steps": 50000, "perceptual_weight": 0.02},
 }
@@ -132,6 +136,7 @@ class TrainConfig:
     gan_weight: float | None = None
     l1_weight: float | None = None
     stroke_weight: float | None = None  # extra L1 weight on ink pixels (losses.pixel_l1)
+    iou_weight: float | None = None  # soft IoU of each glyph's ink (losses.soft_iou_loss)
     const_weight: float | None = None
     perceptual_weight: float | None = None  # preset: 0.02 on the GPU preset, 0 on CPU presets
     category_weight: float | None = None
@@ -411,9 +416,9 @@ class Trainer:
         if preset not in PRESETS:
             raise FontgenError(f"--preset must be auto, {', '.join(PRESETS)}; got {cfg.preset!r}")
         cfg.preset = preset  # recorded resolved: a resumed run on another machine keeps it
-        for name, value in PRESETS[preset].items():
+        for name, value in PRESETS[preset].items():  # in order: a callable sees the fields before it
             if getattr(cfg, name) is None:
-                setattr(cfg, name, value)
+                setattr(cfg, name, value(cfg) if callable(value) else value)
         for name, value in DEFAULTS.items():
             if getattr(cfg, name) is None:
                 setattr(cfg, name, value)
@@ -425,7 +430,7 @@ class Trainer:
                 raise FontgenError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
         if cfg.const_target not in ("fake", "real"):
             raise FontgenError(f"--const-target must be fake or real, got {cfg.const_target!r}")
-        for name in ("l1_weight", "stroke_weight", "const_weight", "perceptual_weight", "category_weight", "gan_weight",
+        for name in ("l1_weight", "stroke_weight", "iou_weight", "const_weight", "perceptual_weight", "category_weight", "gan_weight",
                      "grad_clip", "warmup_steps", "lr_schedule", "lr_decay_steps", "checkpoint_minutes"):
             if getattr(cfg, name) < 0:
                 raise FontgenError(f"--{name.replace('_', '-')} must not be negative")
@@ -539,7 +544,7 @@ class Trainer:
 
         self.loss_weights = LossWeights(gan=cfg.gan_weight, l1=cfg.l1_weight, const=cfg.const_weight,
                                         perceptual=cfg.perceptual_weight, category=cfg.category_weight,
-                                        stroke=cfg.stroke_weight)
+                                        stroke=cfg.stroke_weight, iou=cfg.iou_weight)
         self.feed = BatchFeed(self.dataset, self.train_rows, cfg.seed, self.global_batch, self.steps_per_epoch,
                               self.rank, self.world, self.device, self.model_config.image_size, self.channels_last,
                               self.augment_gen)

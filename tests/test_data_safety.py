@@ -172,7 +172,7 @@ def test_vectorize_refuses_to_overwrite_a_file_it_did_not_write(tiny_run, tmp_pa
 
 
 NON_DEFAULT = dict(lr=5e-4, lr_schedule=1, l1_weight=50.0, const_weight=2.0, category_weight=0.5,
-                   warmup_steps=10, d_steps=2, grad_clip=5.0, const_target="real", seed=5, ema=0.9, lr_decay_steps=4)
+                   warmup_steps=10, d_steps=2, grad_clip=5.0, const_target="real", seed=5, ema=0.9)
 
 
 def test_resume_restores_every_option(data, tmp_path):
@@ -194,6 +194,17 @@ def test_resume_restores_every_option(data, tmp_path):
         assert saved[name] == value, name
     log = [json.loads(line) for line in (tmp_path / "parts" / "log.jsonl").read_text().splitlines()]
     assert log[-1]["lr"] < NON_DEFAULT["lr"]  # the schedule went on past the epoch boundary
+
+
+def test_resume_keeps_the_lr_decay_and_moves_it_to_the_new_end(data, tmp_path):
+    """--lr-decay-steps counts back from --steps: a run resumed with more steps decays at its new end."""
+    run = tmp_path / "run"
+    train(tiny_config(data, tmp_path, run=run, steps=3, lr=1e-3, lr_decay_steps=4), log=None)
+    train(TrainConfig(run=run, runs_dir=tmp_path / "runs", resume=True, steps=8, progress=False), log=None)
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == list(range(1, 9))
+    # step s trains at lr x min(1, (steps - s + 1) / 4): steps 1-3 closed a 3-step run, 4-8 an 8-step one
+    assert [r["lr"] for r in log] == pytest.approx([1e-3 * f for f in (3 / 4, 2 / 4, 1 / 4, 1, 1, 3 / 4, 2 / 4, 1 / 4)])
 
 
 def test_resume_refuses_a_different_option_and_accepts_more_steps(data, tmp_path):

@@ -309,7 +309,7 @@ def test_generator_loss_parts_and_perceptual_switch(features):
     perc = PerceptualLoss(features)
     w = LossWeights()
     loss, parts = generator_loss(G, D, a, b, fake, enc, labels, w, perceptual=perc)
-    assert set(parts) == {"gan", "l1", "const", "category", "perceptual"}
+    assert set(parts) == {"gan", "l1", "const", "category", "perceptual", "iou"}
     assert all(not p.requires_grad for p in parts.values())
     torch.testing.assert_close(loss.detach(), sum(parts.values()))
     torch.testing.assert_close(parts["l1"], 100.0 * (fake - b).abs().mean().detach())
@@ -541,3 +541,40 @@ def test_stroke_weight_enters_the_generator_loss_as_l1():
     l1_stroke = generator_loss(G, D, a, b, fake, None, labels, w4)[1]["l1"]
     assert l1_plain == pytest.approx(100 * F.l1_loss(fake, b).item(), rel=1e-5)
     assert l1_stroke > 1.5 * l1_plain
+
+
+def test_soft_iou_charges_a_broken_hairline_as_much_as_a_broken_bold_stroke():
+    """Per glyph and scale-free: half of a 1-px hairline missing costs what half of an 8-px stroke
+    does, where L1 charges the hairline an eighth; a glyph against itself costs 0, against paper 1."""
+    from fontgen.losses import soft_iou_loss
+
+    def glyph(width):
+        g = torch.ones(1, 1, 64, 64)
+        g[..., 30:30 + width, 8:56] = -1
+        return g
+
+    thin, bold = glyph(1), glyph(8)
+    broken_thin, broken_bold = thin.clone(), bold.clone()
+    broken_thin[..., 32:56] = 1
+    broken_bold[..., 32:56] = 1
+    assert soft_iou_loss(thin, thin).item() == 0.0 and soft_iou_loss(torch.ones_like(thin), thin).item() == 1.0
+    assert soft_iou_loss(torch.ones_like(thin), torch.ones_like(thin)).item() == 0.0  # two empty glyphs
+    assert soft_iou_loss(broken_thin, thin).item() == pytest.approx(0.5)
+    assert soft_iou_loss(broken_bold, bold).item() == pytest.approx(0.5)
+    assert F.l1_loss(broken_thin, thin) == pytest.approx(F.l1_loss(broken_bold, bold).item() / 8)
+    # the batch mean weighs each glyph alike, not each pixel
+    both = soft_iou_loss(torch.cat([broken_thin, bold]), torch.cat([thin, bold]))
+    assert both.item() == pytest.approx(0.25)
+
+
+def test_iou_weight_enters_the_generator_loss():
+    G, D = tiny_models()
+    a, b, fake = rand_images(seed=1), rand_images(seed=2), rand_images(seed=3)
+    labels = torch.tensor([0, 1])
+    from fontgen.losses import soft_iou_loss
+
+    loss0, parts0 = generator_loss(G, D, a, b, fake, None, labels, LossWeights(const=0))
+    loss, parts = generator_loss(G, D, a, b, fake, None, labels, LossWeights(const=0, iou=50.0))
+    assert parts0["iou"].item() == 0.0
+    assert parts["iou"].item() == pytest.approx(50 * soft_iou_loss(fake, b).item(), rel=1e-5)
+    assert loss.item() == pytest.approx(loss0.item() + parts["iou"].item(), rel=1e-5)

@@ -596,3 +596,15 @@ def test_ema_is_the_running_average_generate_draws_with(train_data, tmp_path):
     assert torch.equal(generator.state_dict()["down.0.weight"], average["down.0.weight"])
     plain = train(tiny(train_data, tmp_path, run=tmp_path / "plain", steps=1), log=None)
     assert "generator_ema" not in load_checkpoint(plain)
+
+
+def test_the_cpu_preset_decays_the_lr_over_the_second_half_of_any_run(train_data, tmp_path):
+    path = train(tiny(train_data, tmp_path, preset="cpu", steps=4), log=None)
+    state = load_checkpoint(path)
+    config, model = state["train_config"], state["model_config"]
+    assert (config["lr"], config["lr_decay_steps"], config["stroke_weight"], config["iou_weight"]) == (1e-3, 2, 4.0, 100.0)
+    assert all(r["g_iou"] > 0 for r in read_log(path.parent))
+    assert (model["ngf"], model["ndf"], model["dropout"]) == (16, 8, 0.0)
+    assert [r["lr"] for r in read_log(path.parent)] == pytest.approx([1e-3, 1e-3, 1e-3, 5e-4])
+    plain = train(tiny(train_data, tmp_path, preset="cpu", steps=4, lr_decay_steps=0, run=tmp_path / "flat"), log=None)
+    assert [r["lr"] for r in read_log(plain.parent)] == pytest.approx([1e-3] * 4)
