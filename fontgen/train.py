@@ -410,6 +410,10 @@ class Trainer:
             for name in fill:
                 if getattr(cfg, name) is None and saved.get(name) is not None:
                     setattr(cfg, name, saved[name])
+                elif getattr(cfg, name) is None and cfg.resume and name in DEFAULTS and "train_config" in reference:
+                    # an option newer than the run (--iou-weight, --lr-decay-steps, ...): as the run was trained,
+                    # off, whatever today's preset says
+                    setattr(cfg, name, DEFAULTS[name])
         preset = cfg.preset or "auto"
         if preset == "auto":
             preset = "full" if device.type == "cuda" else "cpu"

@@ -207,6 +207,25 @@ def test_resume_keeps_the_lr_decay_and_moves_it_to_the_new_end(data, tmp_path):
     assert [r["lr"] for r in log] == pytest.approx([1e-3 * f for f in (3 / 4, 2 / 4, 1 / 4, 1, 1, 3 / 4, 2 / 4, 1 / 4)])
 
 
+def test_a_run_older_than_an_option_resumes_without_it(data, tmp_path):
+    """A checkpoint written before --iou-weight / --lr-decay-steps / --ema existed resumes with them
+    off (as it was trained), not with what today's cpu preset would choose."""
+    from fontgen.checkpoint import save_checkpoint
+
+    run = tmp_path / "run"
+    path = train(tiny_config(data, tmp_path, run=run, steps=2, preset="cpu", batch_size=4), log=None)
+    state = load_checkpoint(path)
+    for name in ("iou_weight", "lr_decay_steps", "ema"):
+        del state["train_config"][name]
+    save_checkpoint(path, state)
+    train(TrainConfig(run=run, runs_dir=tmp_path / "runs", resume=True, steps=3, progress=False), log=None)
+    resumed = load_checkpoint(path)["train_config"]
+    assert (resumed["iou_weight"], resumed["lr_decay_steps"], resumed["ema"]) == (0.0, 0, 0.0)
+    assert resumed["stroke_weight"] == 4.0  # what the run has comes back as before
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["g_iou"] == 0 and log[-1]["lr"] == 1e-3
+
+
 def test_resume_refuses_a_different_option_and_accepts_more_steps(data, tmp_path):
     run = tmp_path / "run"
     train(tiny_config(data, tmp_path, run=run, steps=3, l1_weight=50.0, warmup_steps=10), log=None)
