@@ -90,8 +90,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="timed steps")
     parser.add_argument("--warmup", type=int, default=3, help="untimed first steps")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--ngf", type=int, default=64)
-    parser.add_argument("--ndf", type=int, default=None, help="default: --ngf")
+    parser.add_argument("--preset", default="full", choices=["full", "cpu"],
+                        help="the training options the step runs with (default full: the GPU product)")
+    parser.add_argument("--ngf", type=int, default=None, help="default: the preset's (full 64, cpu 16)")
+    parser.add_argument("--ndf", type=int, default=None, help="default: --ngf with the full preset, the cpu preset's 8")
     parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                         help="bf16 autocast (default: on CUDA)")
     parser.add_argument("--compile", action="store_true")
@@ -114,9 +116,10 @@ def main() -> None:
         vgg = tmp / "vgg16-random.pt"
         torch.save(vgg16_features(pretrained=False).state_dict(), vgg)
     total = args.warmup + args.steps
-    config = TrainConfig(data=data, runs_dir=tmp / "runs", run=tmp / "runs" / "bench", preset="full",
+    ndf = args.ndf or (args.ngf if args.preset == "full" else None)
+    config = TrainConfig(data=data, runs_dir=tmp / "runs", run=tmp / "runs" / "bench", preset=args.preset,
                          device=args.device, steps=total, batch_size=args.batch_size, image_size=args.image_size,
-                         ngf=args.ngf, ndf=args.ndf or args.ngf, perceptual_weight=args.perceptual_weight,
+                         ngf=args.ngf, ndf=ndf, perceptual_weight=args.perceptual_weight,
                          vgg_weights=vgg, bf16=args.bf16, compile=args.compile, sample_every=10**9,
                          checkpoint_every=10**9, progress=False, threads=args.threads)
     trainer = Trainer(config, log=None)
@@ -151,7 +154,7 @@ def main() -> None:
     result = {
         "device": (torch.cuda.get_device_name(trainer.device) if cuda else
                    f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"),
-        "image_size": args.image_size, "batch_size": args.batch_size, "ngf": args.ngf, "ndf": args.ndf or args.ngf,
+        "image_size": args.image_size, "batch_size": args.batch_size, "ngf": trainer.model_config.ngf, "ndf": trainer.model_config.ndf, "preset": args.preset,
         "bf16": trainer.bf16, "compile": args.compile, "perceptual_weight": args.perceptual_weight,
         "steps_timed": len(timed), "images_per_s": round(images_per_s, 2),
         "ms_per_step": round(1000 * seconds / len(timed), 1), "gflop_per_image": round(gflop_per_image, 3),

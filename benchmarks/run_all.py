@@ -136,11 +136,11 @@ def main() -> None:
                                   "16", "--steps", steps, "--perceptual-weight", "0.02"), cpu))
     for threads in (1, 2):  # the CPU preset's step on a quiet machine and beside one busy process
         for competing in (0, 1):
-            result = run("bench_train.py", "--device", "cpu", "--image-size", "64", "--batch-size", "16", "--ngf",
-                         "16", "--perceptual-weight", "0", "--steps", "10" if args.quick else "40", "--warmup", "5",
+            result = run("bench_train.py", "--device", "cpu", "--preset", "cpu", "--perceptual-weight", "0",
+                         "--steps", "10" if args.quick else "40", "--warmup", "5",
                          "--threads", str(threads), "--competing", str(competing))
             rows.append({"step": "train", "machine": cpu, "value": result["ms_per_step"], "unit": "ms",
-                         "figure": f"CPU preset step (64px, ngf 16, batch 16), {threads} thread(s), "
+                         "figure": f"CPU preset step (64px, ngf 16, ndf 8, batch 16), {threads} thread(s), "
                                    f"{'one competing busy process' if competing else 'quiet machine'}"})
     rows += run("bench_generate.py", "--device", "cpu", "--glyphs", "64" if args.quick else "200")
     install = ["--install-potrace"] if os.geteuid() == 0 else []

@@ -86,7 +86,7 @@ CHANGEABLE_ON_RESUME = {"steps", "vgg_weights", "sample_every", "checkpoint_ever
 PRESETS = {
     # smoke tests: seconds on a laptop CPU
     "tiny": {"image_size": 64, "ngf": 8, "ndf": 8, "batch_size": 4, "steps": 40, "perceptual_weight": 0.0},
-    # about 12 minutes on two CPU cores (--threads 1; the demo stays under 20 minutes). Each choice
+    # about 15 minutes on two CPU cores (--threads 1; the demo stays under 20 minutes). Each choice
     # was measured at display size on fonts_sample's held-out glyphs (docs/benchmarks.md,
     # "Display-size quality ablation"; display IoU at 1,600 steps): stroke weight 4 (losses.pixel_l1)
     # 0.51 -> 0.56, halving the glyphs in broken pieces (69% -> 35%) at the price of more merged
@@ -96,7 +96,7 @@ PRESETS = {
     # The perceptual loss is off: VGG16 to relu2_2 would be 85% of the FLOPs at this width (2.7
     # steps/s with it, ~9 without), and a machine without internet has no ImageNet VGG16 weights;
     # --perceptual-weight 0.02 --vgg-weights FILE turns it on.
-    "cpu": {"image_size": 64, "ngf": 16, "ndf": 8, "dropout": 0.0, "batch_size": 16, "steps": 6800,
+    "cpu": {"image_size": 64, "ngf": 16, "ndf": 8, "dropout": 0.0, "batch_size": 16, "steps": 10000,
             "perceptual_weight": 0.0, "stroke_weight": 4.0, "iou_weight": 100.0, "lr": 1e-3,
             "lr_decay_steps": lambda cfg: cfg.steps // 2},
     # the zi2zi model: 256 px, ngf/ndf 64 (one GPU)
