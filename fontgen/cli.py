@@ -210,8 +210,8 @@ def render(workdir: Workdir, source, targets, charset, chars, size, margin, val_
                    "run resumed with more steps decays again at its new end. Default: half the steps with the cpu "
                    "preset, 0 with full and tiny.")
 @click.option("--ema", type=float, metavar="DECAY",
-              help="Keep a running average of G's weights (e.g. 0.999) and draw with it in generate, evaluate "
-                   "and the samples (0: off). Default: from the preset.")
+              help="[default: 0] Keep a running average of G's weights (e.g. 0.999) and draw with it in generate, "
+                   "evaluate and the samples (0: off; with --lr-decay-steps it added nothing, docs/benchmarks.md).")
 @click.option("--ngf", type=int, help="Generator width. Default: from the preset.")
 @click.option("--ndf", type=int, help="Discriminator width. Default: from the preset.")
 @click.option("--dropout", type=float, help="Dropout in G's inner decoder blocks while training (pix2pix). "

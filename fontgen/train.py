@@ -651,8 +651,9 @@ class Trainer:
             G.to(memory_format=torch.channels_last)
             D.to(memory_format=torch.channels_last)
         self.G_raw, self.D_raw = G, D
-        # the weight average generate draws with: it smooths out the last steps' noise, which a
-        # short run on a CPU ends in (docs/benchmarks.md); a resumed run continues its average
+        # the weight average generate draws with (--ema): it smooths the noise of the last steps, as
+        # --lr-decay-steps does (+0.005 display IoU alone, nothing on top of the decay; docs/benchmarks.md);
+        # a resumed run continues its average
         self.G_ema = None
         if cfg.ema > 0:
             self.G_ema = copy.deepcopy(G).eval().requires_grad_(False)
