@@ -92,7 +92,8 @@ PRESETS = {
     # 0.51 -> 0.56, halving the glyphs in broken pieces (69% -> 35%) at the price of more merged
     # strokes; lr 1e-3 falling linearly to 0 over the second half 0.564 -> 0.588; no dropout (a
     # short run cannot afford it) +0.013; ndf 8 the same quality with 21% shorter steps, spent on
-    # more steps; the soft IoU term (losses.soft_iou_loss) +0.005 and 5 points fewer broken glyphs.
+    # more steps; the soft IoU term (losses.soft_iou_loss) 5-10 points fewer broken glyphs on two
+    # seeds (its IoU gain is within the ~0.01 a seed moves a 1,600-step figure).
     # The perceptual loss is off: VGG16 to relu2_2 would be 85% of the FLOPs at this width (2.7
     # steps/s with it, ~9 without), and a machine without internet has no ImageNet VGG16 weights;
     # --perceptual-weight 0.02 --vgg-weights FILE turns it on.
