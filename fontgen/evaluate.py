@@ -68,8 +68,8 @@ def evaluate_checkpoint(job: EvaluateJob, progress: bool = True, log=print) -> d
     same_data = bool(trained_on) and Path(trained_on).resolve() == data.root.resolve()
     out = job.out or Path(job.checkpoint).parent / ("eval" if same_data else f"eval-{data.root.resolve().name}")
     out = check_output_folder(out, "eval", job.force)
-    if job.display:  # before minutes of work: a moved font fails now, with nothing written
-        _open_display_fonts(data.styles)
+    # opened before minutes of work: a moved font fails now, with nothing written
+    fonts = _open_display_fonts(data.styles) if job.display else {}
     val = data.pair_indices("val")
     if len(val) == 0:
         raise FontgenError(f"{data.root} has no validation pairs; render with --val-fraction > 0")
@@ -107,7 +107,7 @@ def evaluate_checkpoint(job: EvaluateJob, progress: bool = True, log=print) -> d
     joined = {k: np.concatenate(v) for k, v in all_scores.items()}
     results["overall"] = {"glyphs": int(len(joined["l1"])), **{k: float(v.mean()) for k, v in joined.items()}}
     if job.display:
-        results["display"], shown = score_display(generation, held_out, job, progress)
+        results["display"], shown = score_display(generation, held_out, job, fonts, progress)
         if progress:
             d = results["display"]
             log(f"display {d['display_size']} px: {d['overall']['glyphs']} glyphs traced and scored in "
@@ -166,11 +166,13 @@ def display_subset(count: int, limit: int | None) -> np.ndarray:
     return np.unique(np.linspace(0, count - 1, max(1, limit)).round().astype(int))
 
 
-def score_display(generation: Generation, held_out: list, job: EvaluateJob, progress: bool = True) -> tuple[dict, list]:
+def score_display(generation: Generation, held_out: list, job: EvaluateJob, fonts: dict,
+                  progress: bool = True) -> tuple[dict, list]:
     """Display-size figures of the held-out glyphs (see the module docstring).
 
     `held_out` holds (style, codepoints, generated, truth) per style, at the model's size,
-    with `generated` exactly what `fontgen generate` writes for those characters. Returns the
+    with `generated` exactly what `fontgen generate` writes for those characters; `fonts` maps
+    each style id to its opened font (_open_display_fonts). Returns the
     "display" section of metrics.json and the per-glyph records for the worst-glyph sheet:
     (style id, codepoint, real, generated outline, scores).
     """
@@ -191,7 +193,6 @@ def score_display(generation: Generation, held_out: list, job: EvaluateJob, prog
     reference_all: dict[str, list] = {name: [] for name in DISPLAY_METRICS}
     records = []
     total = sum(len(pick) for _, pick in chosen)
-    fonts = _open_display_fonts([style for (style, *_), _ in chosen])
     with tqdm(total=total, unit="glyph", desc=f"display {size}px", disable=not progress, dynamic_ncols=True) as bar:
         for (style, cps, generated, truth), pick in chosen:
             spec = style.font.spec
