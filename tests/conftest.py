@@ -24,6 +24,25 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture
+def interrupt_training(monkeypatch):
+    """interrupt_training(n): from now on Trainer.train_step raises KeyboardInterrupt, as Ctrl-C
+    would, when it is called for step n (0-based); the test's monkeypatch.undo() lifts it."""
+    from fontgen.train import Trainer
+
+    def arm(at: int) -> None:
+        real_step = Trainer.train_step
+
+        def interrupted(self, step, *args):
+            if step == at:
+                raise KeyboardInterrupt
+            return real_step(self, step, *args)
+
+        monkeypatch.setattr(Trainer, "train_step", interrupted)
+
+    return arm
+
+
 @pytest.fixture(scope="session")
 def sample_manifest() -> dict:
     path = SAMPLE_DIR / "manifest.json"

@@ -11,7 +11,6 @@ from fontgen.charsets import load_charset
 from fontgen.cli import cli
 from fontgen.fonts import coverage_of
 from fontgen.render import SAMPLE_DIR
-from fontgen.train import Trainer
 
 HANDWRITING = SAMPLE_DIR / "style12_handwriting_seto.ttf"
 
@@ -19,7 +18,7 @@ HANDWRITING = SAMPLE_DIR / "style12_handwriting_seto.ttf"
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def test_complete_a_font_then_resume_after_an_interruption(tmp_path, monkeypatch, sample_source):
+def test_complete_a_font_then_resume_after_an_interruption(tmp_path, monkeypatch, sample_source, interrupt_training):
     from fontgen.fonts import FontSpec
 
     chars = load_charset(str(SAMPLE_DIR / "charset.txt"))[:60]
@@ -45,14 +44,7 @@ def test_complete_a_font_then_resume_after_an_interruption(tmp_path, monkeypatch
     assert f"({added} glyphs added" in result.output and (not left or f"{left} left out)" in result.output)
     assert font["name"].getDebugName(1).endswith("fontgen")
 
-    real_step = Trainer.train_step
-
-    def interrupted_at_6(self, step, *rest):
-        if step == 6:
-            raise KeyboardInterrupt
-        return real_step(self, step, *rest)
-
-    monkeypatch.setattr(Trainer, "train_step", interrupted_at_6)
+    interrupt_training(6)
     result = runner.invoke(cli, args + ["--steps", "8"])
     assert result.exit_code == 1 and "interrupted" in result.output
     monkeypatch.undo()

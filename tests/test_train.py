@@ -204,21 +204,14 @@ def _state_tensors(path: Path) -> dict:
     return out
 
 
-def test_resume_after_interruption_is_exact(train_data, tmp_path, monkeypatch):
+def test_resume_after_interruption_is_exact(train_data, tmp_path, monkeypatch, interrupt_training):
     """2N steps in one go == N steps, a crash, and a resume (dropout, augmentation and data order included)."""
     torch.use_deterministic_algorithms(True)
     try:
         common = dict(steps=16, augment=True, seed=3)
         straight = train(tiny(train_data, tmp_path, run=tmp_path / "straight", **common), log=None)
 
-        real_step = Trainer.train_step
-
-        def crash_at_11(self, step, *args):
-            if step == 11:
-                raise KeyboardInterrupt
-            return real_step(self, step, *args)
-
-        monkeypatch.setattr(Trainer, "train_step", crash_at_11)
+        interrupt_training(11)
         with pytest.raises(KeyboardInterrupt):
             train(tiny(train_data, tmp_path, run=tmp_path / "crashed", checkpoint_every=8, **common), log=None)
         monkeypatch.undo()
