@@ -14,7 +14,6 @@ fit's worst distance from a traced point (px) and wall ms per glyph (one worker)
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from rows import emit_rows  # noqa: E402  (benchmarks/, the script's folder, is on sys.path)
 sys.path.insert(0, str(ROOT / "tests"))
 
 from fontgen import cubic  # noqa: E402
@@ -71,10 +71,7 @@ def main() -> None:
                          "points_per_glyph": round((r.on_points + r.off_points) / r.glyphs, 1),
                          "iou_mean": round(r.iou_mean, 4), "iou_worst": round(r.iou_worst, 4),
                          "existing_glyphs_unchanged": any("byte for byte unchanged" in n for n in r.notes)})
-    for row in rows:
-        print(json.dumps(row, ensure_ascii=False))
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=1, ensure_ascii=False))
+    emit_rows(rows, args.json)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ cost of inference does not depend on the weights.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from rows import emit_rows  # noqa: E402  (benchmarks/, the script's folder, is on sys.path)
 
 
 def main() -> None:
@@ -65,9 +65,7 @@ def main() -> None:
     if args.device == "cuda":
         row["figure"] += f"; 3,755 glyphs would take {3755 / rate:.1f} s"
         row.update(anchor="goal: 3,755 glyphs in < 10 s (375.5 glyphs/s)", ratio=round(rate / 375.5, 2))
-    print(json.dumps(row, ensure_ascii=False))
-    if args.json:
-        args.json.write_text(json.dumps([row], indent=1, ensure_ascii=False))
+    emit_rows([row], args.json)
 
 
 if __name__ == "__main__":

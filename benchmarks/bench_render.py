@@ -22,6 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from rows import emit_rows  # noqa: E402  (benchmarks/, the script's folder, is on sys.path)
 
 
 def fontgen_run(workers: int, chars: int, size: int) -> dict:
@@ -108,10 +109,7 @@ def main() -> None:
                      "value": round(pair_rate, 1), "unit": "pairs/s",
                      "anchor": f"{recipe_rate:.0f} pairs/s (zi2zi recipe, same machine)",
                      "ratio": round(pair_rate / recipe_rate, 1), "peak_rss_mib": round(run["peak_rss_mib"], 1)})
-    for row in rows:
-        print(json.dumps(row, ensure_ascii=False))
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=1, ensure_ascii=False))
+    emit_rows(rows, args.json)
 
 
 if __name__ == "__main__":
