@@ -300,6 +300,22 @@ def default_threads() -> int:
     return max(1, cores - 1)
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (AMX tiles or AVX512-BF16).
+
+    There bf16 autocast with channels_last makes a CPU training step faster (docs/benchmarks.md);
+    elsewhere oneDNN emulates bf16 and a step gets slower, so training stays fp32.
+    """
+    for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
+        check = getattr(torch.cpu, probe, None)  # private probes: absent in some torch builds
+        try:
+            if check is not None and check():
+                return True
+        except RuntimeError:  # pragma: no cover - a probe that cannot run on this build
+            continue
+    return False
+
+
 def set_threads(threads: int | None) -> int:
     """Set torch's CPU threads (None: default_threads()) and return the number in use."""
     if threads is not None and threads < 1:

@@ -392,7 +392,7 @@ def _ddp_worker(rank: int, world: int, data: str, out: str, port: int) -> None:
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
     config = tiny(Path(data), Path(out), run=Path(out) / f"run-{world}", steps=3, batch_size=4 // world,
-                  dropout=0.0, norm="instance")
+                  dropout=0.0, norm="instance", bf16=False)  # fp32 on any CPU: the two sums agree to float precision
     trainer = Trainer(config, log=None)
     trainer.run()
     if rank == 0:  # the last step's gradients and the weights after three steps
@@ -489,6 +489,23 @@ def test_cli_threads_option(train_data, tmp_path):
                                       "tiny", "--steps", "2", "--threads", "1", "--perceptual-weight", "0"])
     assert result.exit_code == 0 and "(1 threads)" in result.output, result.output
     assert "--threads" in CliRunner().invoke(cli, ["train", "--help"]).output
+
+
+def test_cpu_bf16_follows_the_hardware(train_data, tmp_path, monkeypatch):
+    """bf16 + channels_last on a CPU with bf16 hardware (faster there), fp32 elsewhere; --no-bf16 wins."""
+    import fontgen.train as train_module
+    from fontgen.cli import cli
+
+    for native, option, want in ((True, None, True), (False, None, False), (True, "--no-bf16", False)):
+        monkeypatch.setattr(train_module, "cpu_has_native_bf16", lambda native=native: native)
+        run = tmp_path / f"run-{native}-{option}"
+        args = ["--workdir", str(tmp_path), "train", "--data", str(train_data), "--run", str(run), "--preset", "tiny",
+                "--steps", "3", "--device", "cpu", "--perceptual-weight", "0"] + ([option] if option else [])
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0, result.output
+        assert (", bf16," in result.output) is want, result.output
+        log = read_log(run)
+        assert len(log) == 3 and all(math.isfinite(r["g_loss"]) for r in log)
 
 
 def test_sample_grid_shows_enough_glyphs(run40):
