@@ -146,9 +146,9 @@ def render(workdir: Workdir, source, targets, charset, chars, size, margin, val_
                    "checkpoint.")
 @click.option("--preset", type=click.Choice(["auto", "tiny", "cpu", "full"]),
               help="Size/batch/steps/width defaults (default auto): full = 256 px, ngf/ndf 64, batch 64, 50000 steps, "
-                   "perceptual 0.02 (a GPU); cpu = 64 px, ngf 16, ndf 8, no dropout, batch 16, 10000 steps, lr 1e-3 "
-                   "falling to 0 over the second half, stroke weight 4, IoU weight 100, perceptual off (about 15 minutes on "
-                   "2 cores); tiny = a smoke test. auto: full on CUDA, cpu on a CPU. Explicit options "
+                   "perceptual 0.02 (a GPU); cpu = 64 px, ngf 16, ndf 8, no dropout, batch 16, 12000 steps, lr 1e-3 "
+                   "falling to 0 over the second half, stroke weight 4, IoU weight 100, constancy and perceptual off "
+                   "(about 15 minutes on 2 cores); tiny = a smoke test. auto: full on CUDA, cpu on a CPU. Explicit options "
                    "below override the preset.")
 @click.option("--steps", type=int, help="Total optimizer steps of the run (a resumed run continues up to it). "
               "Default: from the preset, or the resumed checkpoint's.")
@@ -159,7 +159,7 @@ def render(workdir: Workdir, source, targets, charset, chars, size, margin, val_
               help="auto (default): CUDA if present (bf16 autocast, TF32), else CPU. Chosen anew on --resume.")
 @click.option("--bf16/--no-bf16", default=None,
               help="bf16 autocast. Default: on CUDA, and on a CPU with bf16 hardware (AMX or AVX512-BF16, with "
-                   "channels_last: a quarter faster there); fp32 on other CPUs, which would emulate it.")
+                   "channels_last: 13% faster there); fp32 on other CPUs, which would emulate it.")
 @click.option("--resume", is_flag=True, help="Continue the run (--run, default runs/latest) from its checkpoint: "
               "same step, optimizer, lr, RNG and data order, and every option it was started with (dataset, "
               "model, losses, schedule). Given again, an option must match, except --steps, --sample-every, "
@@ -181,7 +181,8 @@ def render(workdir: Workdir, source, targets, charset, chars, size, margin, val_
               help="Weight of the soft IoU of each glyph's ink (1 - IoU, per glyph, so a hairline style's glyph "
                    "counts as much as a black one). Default: 100 with the cpu preset, 0 with full and tiny.")
 @click.option("--const-weight", type=float,
-              help="[default: 5] Constancy loss weight (bottleneck of source vs of output); 15 drowned the GAN term.")
+              help="Constancy loss weight (bottleneck of source vs of output); 15 drowned the GAN term. Default: 5 "
+                   "(the cpu preset 0: no measurable gain there for 12% of its step).")
 @click.option("--perceptual-weight", type=float, default=None,
               help="VGG16 relu1_2+relu2_2 feature L1 weight (0.01-0.05); 0 turns it off (no VGG weights needed). "
                    "Default: 0.02 with the full (GPU) preset, 0 with the cpu and tiny presets.")

@@ -304,7 +304,8 @@ def cpu_has_native_bf16() -> bool:
     """Whether this CPU computes bf16 in hardware (AMX tiles or AVX512-BF16).
 
     There bf16 autocast with channels_last makes a CPU training step faster (docs/benchmarks.md);
-    elsewhere oneDNN emulates bf16 and a step gets slower, so training stays fp32.
+    elsewhere oneDNN emulates bf16 and training stays fp32 (the cpu preset's step with oneDNN held
+    to AVX2, ONEDNN_MAX_CPU_ISA=AVX2: fp32 137 ms, bf16 645 ms).
     """
     for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
         check = getattr(torch.cpu, probe, None)  # private probes: absent in some torch builds
