@@ -297,11 +297,14 @@ def train(workdir: Workdir, data, run_dir, preset, steps, batch_size, image_size
 @click.option("--repair/--no-repair", default=True, show_default=True,
               help="Join strokes the generator broke: bridge gaps of at most 3/64 em through faint ink, while the "
                    "glyph has more pieces than the source glyph (never across paper, never below its count).")
+@click.option("--ensemble/--no-ensemble", default=True, show_default=True,
+              help="Draw each glyph five times, the source moved 1 px (at 64 px) up, down, left and right, and "
+                   "average the drawings moved back: fewer broken strokes (a seed draws one sample instead).")
 @click.option("--interpolate", nargs=2, metavar="A B", help="Also write a strip per glyph blending style A into B.")
 @click.option("--steps", type=int, default=5, show_default=True, help="Frames of each --interpolate strip.")
 @click.pass_obj
 def generate(workdir: Workdir, style, run_dir, checkpoint, target_font, chars, charset, out, force, batch_size,
-             device, seed, repair, interpolate, steps):
+             device, seed, repair, ensemble, interpolate, steps):
     """Draw the glyphs a style's font lacks (uXXXX.png + manifest.json + contact-sheet.png).
 
     By default: the training charset's characters that the source font has and the style's
@@ -325,7 +328,8 @@ def generate(workdir: Workdir, style, run_dir, checkpoint, target_font, chars, c
     job = generate_step.GenerateJob(checkpoint=path, style=style, target_font=FontSpec.parse(target_font) if target_font else None,
                                     chars=char_list, batch_size=batch_size, device=device, seed=seed,
                                     interpolate=tuple(interpolate) if interpolate else None, steps=steps,
-                                    out=out, generated_root=workdir.generated, force=force, repair=repair)
+                                    out=out, generated_root=workdir.generated, force=force, repair=repair,
+                                    ensemble=ensemble)
     report = generate_step.generate_glyphs(job, log=lambda line: click.echo(line, err=True))
     click.echo(f"wrote {report.glyphs} glyphs of style {report.style_id} to {report.out} in {report.seconds:.1f}s; "
                f"contact sheet {report.contact_sheet}")
@@ -483,12 +487,15 @@ def vectorize(workdir: Workdir, glyph_dir, out, force, merge_into, replace, to_t
 @click.option("--repair/--no-repair", default=True, show_default=True,
               help="Display size: score the glyphs as `fontgen generate` writes them by default, broken strokes "
                    "joined (--no-repair: the generator's raw output). Model-size figures are always raw.")
+@click.option("--ensemble/--no-ensemble", default=True, show_default=True,
+              help="Draw the glyphs as `fontgen generate` does by default, the mean of five placements 1 px "
+                   "apart (--no-ensemble: one pass), for both the model-size and display-size figures.")
 @click.option("--display-glyphs", type=click.IntRange(min=1), metavar="N",
               help="Display-size scoring on at most N held-out glyphs per style, evenly spread (tracing and "
                    "scoring take 30-60 ms a glyph on a CPU core). Default: all of them.")
 @click.pass_obj
 def evaluate(workdir: Workdir, run_dir, checkpoint, data, out, force, compare_run, batch_size, device, display,
-             repair, display_glyphs):
+             repair, ensemble, display_glyphs):
     """Measure quality on held-out characters, per style and overall: L1, RMSE, SSIM, IoU at
     the model's size; and at display size (256 px), through generate + vectorize: IoU, SSIM,
     L1, shares of glyphs broken into more or merged into fewer pieces, outline length ratio.
@@ -504,7 +511,8 @@ def evaluate(workdir: Workdir, run_dir, checkpoint, data, out, force, compare_ru
 
     path = resolve_checkpoint(run_dir, checkpoint, workdir)
     job = evaluate_step.EvaluateJob(checkpoint=path, out=out, data=data, force=force, batch_size=batch_size,
-                                    device=device, display=display, display_glyphs=display_glyphs, repair=repair)
+                                    device=device, display=display, display_glyphs=display_glyphs, repair=repair,
+                                    ensemble=ensemble)
     log = lambda line: click.echo(line, err=True)  # noqa: E731
     results = evaluate_step.evaluate_checkpoint(job, log=log)
     other = None
@@ -512,7 +520,7 @@ def evaluate(workdir: Workdir, run_dir, checkpoint, data, out, force, compare_ru
         other_path = resolve_checkpoint(compare_run, None, workdir)
         other_job = evaluate_step.EvaluateJob(checkpoint=other_path, data=data or Path(results["dataset"]),
                                               batch_size=batch_size, device=device, display=display,
-                                              display_glyphs=display_glyphs, repair=repair)
+                                              display_glyphs=display_glyphs, repair=repair, ensemble=ensemble)
         other = evaluate_step.evaluate_checkpoint(other_job, log=log)
         click.echo(f"A = {path} (step {results['step']})\nB = {other_path} (step {other['step']})")
     click.echo(evaluate_step.format_table(results, other))

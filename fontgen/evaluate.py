@@ -55,6 +55,7 @@ class EvaluateJob:
     display_size: int = DISPLAY_SIZE
     trace_options: TraceOptions | None = None  # None: what `fontgen vectorize` uses by default
     repair: bool = True  # display size: the glyphs as `fontgen generate` writes them (broken strokes joined)
+    ensemble: bool = True  # drawn as `fontgen generate` draws them: the mean of five placements (Generation.run)
 
 
 def evaluate_checkpoint(job: EvaluateJob, progress: bool = True, log=print) -> dict:
@@ -77,7 +78,8 @@ def evaluate_checkpoint(job: EvaluateJob, progress: bool = True, log=print) -> d
     pair_char = np.asarray(data.pair_char)[val]
     codepoints = np.asarray(data.codepoints)
     results: dict = {"format": "fontgen-eval", "checkpoint": str(job.checkpoint), "step": generation.meta.get("step"),
-                     "dataset": str(data.root), "image_size": generation.image_size, "styles": {}}
+                     "dataset": str(data.root), "image_size": generation.image_size, "ensemble": job.ensemble,
+                     "styles": {}}
     per_glyph = []  # (style, char row, pair row, generated, truth, metrics)
     held_out = []  # (style, codepoints, generated, truth) for display-size scoring
     all_scores: dict[str, list] = {name: [] for name in METRICS}
@@ -89,7 +91,7 @@ def evaluate_checkpoint(job: EvaluateJob, progress: bool = True, log=print) -> d
         rows = rows[order]
         pairs = val[rows]
         sources = data.source[pair_char[rows]]
-        generated = generation.run(sources, {style.id: 1.0}, job.batch_size)
+        generated = generation.run(sources, {style.id: 1.0}, job.batch_size, ensemble=job.ensemble)
         truth = from_model(to_model(data.images[pairs], generation.image_size, "cpu"))
         scores = all_metrics(generated, truth)
         results["styles"][str(style.id)] = {"name": style.name, "glyphs": int(len(rows)),

@@ -82,6 +82,7 @@ class GenerateJob:
     steps: int = 5
     force: bool = False  # replace an --out folder that fontgen did not write
     repair: bool = True  # join broken strokes through faint ink (fontgen.repair), guided by the source
+    ensemble: bool = True  # the mean of five drawings at 1 px apart (Generation.run), not with a seed
 
 
 @dataclass
@@ -95,6 +96,12 @@ class GenerateReport:
 
 
 SAMPLE_SHIFT = 2  # px at model size: how far `Generation.run(sample=True)` moves a dropout-free model's input
+
+
+# Where `Generation.run` draws each glyph by default, (dy, dx) in px at 64 px (scaled with the size): the
+# place itself and 1 px up, down, left, right. The generator breaks a thin stroke at some placements and
+# not at others; the mean of the five drawings, each moved back, breaks fewer (docs/benchmarks.md).
+ENSEMBLE_OFFSETS = ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1))
 
 
 def sample_offsets(count: int) -> torch.Tensor:
@@ -184,9 +191,11 @@ class Generation:
 
     @torch.no_grad()
     def run(self, sources: np.ndarray, weights: dict[int, float], batch_size: int = 64,
-            progress: bool = False, sample: bool = False) -> np.ndarray:
+            progress: bool = False, sample: bool = False, ensemble: bool = True) -> np.ndarray:
         """uint8 source glyphs [N, S, S] -> uint8 generated glyphs [N, s, s] at model size.
 
+        ensemble: the mean of the drawings at the ENSEMBLE_OFFSETS placements (five passes of G),
+        else one pass. Not with sample, which is one drawing.
         sample: another drawing for each torch seed. A model trained with dropout keeps it on
         (only the dropout layers: batch norm keeps its running statistics); a model trained
         without draws the source moved by up to SAMPLE_SHIFT px and moves the drawing back, since
@@ -205,14 +214,29 @@ class Generation:
                 if shift:
                     offsets = sample_offsets(len(chunk))
                     x = shift_glyphs(x, offsets)
-                with autocast:
-                    fake = self.generator(x, style=self.style_vectors(weights, len(chunk)))
+                style = self.style_vectors(weights, len(chunk))
+                if ensemble and not sample:
+                    fake = self._ensemble(x, style, autocast)
+                else:
+                    with autocast:
+                        fake = self.generator(x, style=style)
                 if shift:
                     fake = shift_glyphs(fake.float(), -offsets)
                 out[start:start + len(chunk)] = from_model(fake.float())
                 bar.update(len(chunk))
         self.generator.eval()
         return out
+
+
+    def _ensemble(self, x: torch.Tensor, style: torch.Tensor, autocast) -> torch.Tensor:
+        step = max(1, self.image_size // 64)
+        total = torch.zeros_like(x)
+        for dy, dx in ENSEMBLE_OFFSETS:
+            offsets = torch.tensor([[dy * step, dx * step]]).expand(len(x), 2)
+            with autocast:
+                fake = self.generator(shift_glyphs(x, offsets), style=style)
+            total += shift_glyphs(fake.float(), -offsets)
+        return total / len(ENSEMBLE_OFFSETS)
 
 
 def default_chars(generation: Generation) -> tuple[list[str], str]:
@@ -294,7 +318,8 @@ def generate_glyphs(job: GenerateJob, progress: bool = True, log=print) -> Gener
     tmp.mkdir(parents=True)
     try:
         sources = generation.render_sources(chars)
-        generated = generation.run(sources, weights, job.batch_size, progress, sample=job.seed is not None)
+        generated = generation.run(sources, weights, job.batch_size, progress, sample=job.seed is not None,
+                                   ensemble=job.ensemble)
         joined = 0
         if job.repair:
             generated, joined = generation.repair(generated, chars)
@@ -315,6 +340,7 @@ def generate_glyphs(job: GenerateJob, progress: bool = True, log=print) -> Gener
             "step": generation.meta.get("step"),
             "sampled": job.seed is not None,
             "repaired": job.repair,
+            "ensemble": job.ensemble and job.seed is None,
             "glyphs_repaired": int(joined),
             "seed": job.seed,
             "flagged": {kind: [e["char"] for e in entries if kind in e["flags"]] for kind in ("nearly-empty", "fragmented")},

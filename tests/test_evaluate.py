@@ -61,11 +61,15 @@ def test_evaluate_writes_the_display_size_figures(tmp_path, small_dataset, tiny_
     with Image.open(tmp_path / "eval" / "worst-display.png") as sheet:
         assert sheet.width >= 2 * 256 and sheet.height >= 256  # real | outline, at display size
 
-    # --no-display: model-size figures only, and no sheet left from before
+    assert metrics["ensemble"] is True  # drawn as generate draws by default
+
+    # --no-display: model-size figures only, and no sheet left from before; --no-ensemble: one pass of G
     again = CliRunner().invoke(cli, ["evaluate", "--checkpoint", str(tiny_run), "--out", str(tmp_path / "eval"),
-                                     "--device", "cpu", "--no-display"])
+                                     "--device", "cpu", "--no-display", "--no-ensemble"])
     assert again.exit_code == 0, again.output
-    assert "display" not in json.loads((tmp_path / "eval" / "metrics.json").read_text(encoding="utf-8"))
+    single = json.loads((tmp_path / "eval" / "metrics.json").read_text(encoding="utf-8"))
+    assert "display" not in single and single["ensemble"] is False
+    assert single["overall"]["l1"] != metrics["overall"]["l1"]
     assert not (tmp_path / "eval" / "worst-display.png").exists()
     assert "display size" not in again.output and "IOU" in again.output
 
