@@ -227,7 +227,6 @@ class Generation:
         self.generator.eval()
         return out
 
-
     def _ensemble(self, x: torch.Tensor, style: torch.Tensor, autocast) -> torch.Tensor:
         step = max(1, self.image_size // 64)
         total = torch.zeros_like(x)
