@@ -496,16 +496,17 @@ def test_cpu_bf16_follows_the_hardware(train_data, tmp_path, monkeypatch):
     import fontgen.train as train_module
     from fontgen.cli import cli
 
-    for native, option, want in ((True, None, True), (False, None, False), (True, "--no-bf16", False)):
+    for native, option, want in ((True, None, True), (False, None, False), (True, False, False)):
         monkeypatch.setattr(train_module, "cpu_has_native_bf16", lambda native=native: native)
-        run = tmp_path / f"run-{native}-{option}"
-        args = ["--workdir", str(tmp_path), "train", "--data", str(train_data), "--run", str(run), "--preset", "tiny",
-                "--steps", "3", "--device", "cpu", "--perceptual-weight", "0"] + ([option] if option else [])
-        result = CliRunner().invoke(cli, args)
-        assert result.exit_code == 0, result.output
-        assert (", bf16," in result.output) is want, result.output
-        log = read_log(run)
+        trainer = Trainer(tiny(train_data, tmp_path / f"{native}-{option}", run=tmp_path / f"run-{native}-{option}",
+                               steps=3, device="cpu", bf16=option), log=None)
+        trainer.run()
+        assert trainer.bf16 is want and trainer.channels_last is want
+        log = read_log(tmp_path / f"run-{native}-{option}")
         assert len(log) == 3 and all(math.isfinite(r["g_loss"]) for r in log)
+    result = CliRunner().invoke(cli, ["--workdir", str(tmp_path), "train", "--data", str(train_data), "--preset", "tiny",
+                                      "--steps", "2", "--device", "cpu", "--perceptual-weight", "0", "--no-bf16"])
+    assert result.exit_code == 0 and ", bf16," not in result.output, result.output  # native is still True here
 
 
 def test_sample_grid_shows_enough_glyphs(run40):
