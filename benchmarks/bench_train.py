@@ -95,7 +95,7 @@ def main() -> None:
     parser.add_argument("--ngf", type=int, default=None, help="default: the preset's (full 64, cpu 16)")
     parser.add_argument("--ndf", type=int, default=None, help="default: --ngf with the full preset, the cpu preset's 8")
     parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
-                        help="bf16 autocast (default: on CUDA)")
+                        help="bf16 autocast (default: fontgen's: on CUDA and on a CPU with bf16 hardware)")
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--perceptual-weight", type=float, default=0.02)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: fontgen's)")

@@ -601,7 +601,8 @@ class Trainer:
         """How the step runs on this machine (none of it changes what is learnt), and say so."""
         cfg, mc, ds = self.cfg, self.model_config, self.dataset
         # a CPU with bf16 hardware: bf16 with channels_last, the cpu preset's step 83 -> 72 ms at the
-        # same display quality (docs/benchmarks.md); either alone gains little (79, 88 ms)
+        # same display quality (docs/benchmarks.md); bf16 alone gains little (79 ms), channels_last
+        # alone loses (88 ms)
         cpu_bf16 = self.device.type == "cpu" and cpu_has_native_bf16()
         self.bf16 = cfg.bf16 if cfg.bf16 is not None else (self.cuda or cpu_bf16)
         # channels_last pays for convolutions but instance norm returns NCHW and converts back at
