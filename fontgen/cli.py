@@ -222,6 +222,9 @@ def render(workdir: Workdir, source, targets, charset, chars, size, margin, val_
 @click.option("--norm", type=click.Choice(["instance", "batch"]), help="Normalisation. Default: instance.")
 @click.option("--self-attention/--no-self-attention", default=None, help="SAGAN self-attention in G. Default: off.")
 @click.option("--spectral-norm/--no-spectral-norm", default=None, help="Spectral norm in D. Default: off.")
+@click.option("--style-film/--no-style-film", default=None,
+              help="The style also scales and shifts every decoder level of G (FiLM), not only the bottleneck. "
+                   "Default: on in the cpu preset, off in full (zi2zi's model).")
 @click.option("--augment/--no-augment", default=None,
               help="Small random scale/shift, the same for source and target. Default: off.")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads for torch. Default: all cores but one "
@@ -240,7 +243,7 @@ def train(workdir: Workdir, data, run_dir, preset, steps, batch_size, image_size
           freeze_encoder, l1_weight, stroke_weight, iou_weight, const_weight, perceptual_weight, category_weight, vgg_weights,
           const_target,
           perceptual_every, d_steps, grad_clip, warmup_steps, lr, lr_schedule, lr_decay_steps, ema, ngf, ndf, dropout,
-          norm, self_attention, spectral_norm, augment, threads, deterministic, compile_, sample_every, checkpoint_every, checkpoint_minutes,
+          norm, self_attention, spectral_norm, style_film, augment, threads, deterministic, compile_, sample_every, checkpoint_every, checkpoint_minutes,
           seed):
     """Train the Zi2Zi GAN on a rendered dataset; writes a run folder with checkpoint.pt.
 
@@ -261,7 +264,7 @@ def train(workdir: Workdir, data, run_dir, preset, steps, batch_size, image_size
         data=data, default_data=workdir.data, runs_dir=workdir.runs, run=run_dir, preset=preset, device=device, bf16=bf16,
         steps=steps,
         batch_size=batch_size, image_size=image_size, ngf=ngf, ndf=ndf, dropout=dropout, norm=norm, self_attention=self_attention,
-        spectral_norm=spectral_norm, resume=resume, init_from=init_from, freeze_encoder=freeze_encoder,
+        style_film=style_film, spectral_norm=spectral_norm, resume=resume, init_from=init_from, freeze_encoder=freeze_encoder,
         l1_weight=l1_weight, stroke_weight=stroke_weight, iou_weight=iou_weight, const_weight=const_weight,
         perceptual_weight=perceptual_weight,
         category_weight=category_weight, vgg_weights=vgg_weights, const_target=const_target,

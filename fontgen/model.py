@@ -56,6 +56,11 @@ class ModelConfig:
     # False: the ReLU acts on the bottleneck only and the style enters linearly. Checkpoints from
     # before this field load with True and draw as they did.
     style_relu: bool = False
+    # zi2zi gives the style to the bottleneck only, so stroke width, serifs and terminals must be
+    # carried up from 1x1 past skips that bring the source's own strokes. True: the style also
+    # scales and shifts every normalised decoder level (FiLM, the AdaIN of FUNIT-style font
+    # models), zero-initialised so training starts from the plain U-Net.
+    style_film: bool = False
 
     def __post_init__(self):
         size = self.image_size
@@ -172,7 +177,12 @@ class Generator(nn.Module):
         self.up = nn.ModuleList(up)
 
         self.attention = SelfAttention(ch[ATTENTION_LEVEL - 1]) if config.self_attention else None
+        # film[i - 1]: style -> (gamma, beta) for decoder level i's output (ch[i - 1] channels)
+        self.film = nn.ModuleList(nn.Linear(config.embedding_dim, 2 * ch[i - 1]) for i in range(1, n)) \
+            if config.style_film else None
         init_weights(self)
+        for film in self.film or ():
+            nn.init.zeros_(film.weight)
 
     def encode(self, x):
         """The bottleneck encoding of x (encoder only): [B, 8*ngf, s, s], s = 1 at powers of two."""
@@ -199,6 +209,9 @@ class Generator(nn.Module):
         h = torch.cat([encoded if self.config.style_relu else F.relu(encoded), s], dim=1)
         for i in reversed(range(len(self.up))):
             h = self.up[i](h)
+            if self.film is not None and i > 0:
+                gamma, beta = self.film[i - 1](style.to(h.dtype))[:, :, None, None].chunk(2, dim=1)
+                h = h * (1 + gamma) + beta
             if i == ATTENTION_LEVEL and self.attention is not None:
                 h = self.attention(h)
             if i > 0:

@@ -222,3 +222,31 @@ def test_checkpoints_without_style_relu_keep_the_old_behaviour():
     del old["style_relu"]
     assert ModelConfig.from_dict(old).style_relu is True
     assert ModelConfig().style_relu is False
+
+
+def test_style_film_starts_as_the_plain_unet_and_then_styles_every_decoder_level():
+    torch.manual_seed(0)
+    film = Generator(tiny(style_film=True)).eval()
+    plain = Generator(tiny()).eval()
+    missing, unexpected = plain.load_state_dict(film.state_dict(), strict=False)
+    assert not missing and unexpected and all(k.startswith("film.") for k in unexpected)
+    x, labels = images(3, 64), torch.tensor([0, 1, 2])
+    with torch.no_grad():
+        assert torch.equal(film(x, labels), plain(x, labels))  # zero-initialised: training starts from zi2zi
+        for G in (film, plain):  # cut the style out of the bottleneck
+            G.up[-1][1].weight[-G.config.embedding_dim:] = 0
+        for layer in film.film:
+            layer.weight.normal_(0, 0.5)
+        two_styles = x[:1].repeat(2, 1, 1, 1), torch.tensor([0, 1])
+        assert torch.equal(*plain(*two_styles))  # the plain U-Net has no other way in for the style
+        assert not torch.allclose(*film(*two_styles))  # FiLM brings it to the decoder levels themselves
+    assert len(film.film) == film.config.num_downs - 1
+    old = tiny().to_dict()
+    del old["style_film"]
+    assert ModelConfig.from_dict(old).style_film is False  # checkpoints from before it draw as they did
+
+
+def test_style_film_gets_gradient():
+    G = Generator(tiny(style_film=True))
+    G(images(2, 64), torch.tensor([0, 1])).square().mean().backward()
+    assert all(layer.weight.grad.abs().sum() > 0 for layer in G.film)

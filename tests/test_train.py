@@ -615,7 +615,24 @@ def test_the_cpu_preset_decays_the_lr_over_the_second_half_of_any_run(train_data
     config, model = state["train_config"], state["model_config"]
     assert (config["lr"], config["lr_decay_steps"], config["stroke_weight"], config["iou_weight"]) == (1e-3, 2, 4.0, 100.0)
     assert all(r["g_iou"] > 0 for r in read_log(path.parent))
-    assert (model["ngf"], model["ndf"], model["dropout"]) == (16, 8, 0.0)
+    assert (model["ngf"], model["ndf"], model["dropout"], model["style_film"]) == (16, 8, 0.0, True)
     assert [r["lr"] for r in read_log(path.parent)] == pytest.approx([1e-3, 1e-3, 1e-3, 5e-4])
     plain = train(tiny(train_data, tmp_path, preset="cpu", steps=4, lr_decay_steps=0, run=tmp_path / "flat"), log=None)
     assert [r["lr"] for r in read_log(plain.parent)] == pytest.approx([1e-3] * 4)
+
+
+def test_style_film_follows_the_preset_the_option_and_the_checkpoint_it_starts_from(train_data, tmp_path):
+    from fontgen.cli import cli
+
+    runs = tmp_path / "runs"
+    plain = train(tiny(train_data, tmp_path, steps=2, run=runs / "plain"), log=None)
+    assert load_checkpoint(plain)["model_config"]["style_film"] is False  # tiny, like full: zi2zi's model
+    # a run started from a checkpoint takes its model, whatever the cpu preset says
+    fine = train(tiny(train_data, tmp_path, preset="cpu", steps=2, init_from=plain, run=runs / "fine"), log=None)
+    assert load_checkpoint(fine)["model_config"]["style_film"] is False
+    result = CliRunner().invoke(cli, ["--workdir", str(tmp_path), "train", "--data", str(train_data), "--preset",
+                                      "tiny", "--steps", "2", "--perceptual-weight", "0", "--style-film",
+                                      "--run", str(runs / "film")])
+    assert result.exit_code == 0, result.output
+    state = load_checkpoint(runs / "film" / "checkpoint.pt")
+    assert state["model_config"]["style_film"] is True and any(k.startswith("film.") for k in state["generator"])
