@@ -8,7 +8,8 @@ Generator
     4x4 stride-2 convolution; channels go ngf, 2ngf, 4ngf, 8ngf, 8ngf, ... At 256 px the
     bottleneck is 1x1 (8 levels). The style id is looked up in ``nn.Embedding`` and the
     vector is broadcast over the bottleneck and concatenated to it; the decoder mirrors
-    the encoder with skip connections. Output is tanh, in [-1, 1].
+    the encoder with skip connections. Output is tanh, in [-1, 1]. With ``style_film`` the
+    style vector also scales and shifts each normalised decoder level (FiLM).
 
     ``G(x, labels, return_feat=True)`` also returns the bottleneck encoding (the encoder
     output *before* the style is concatenated); ``G.encode(x)`` computes just that, which
@@ -135,7 +136,8 @@ class SelfAttention(nn.Module):
 
 
 class Generator(nn.Module):
-    """U-Net generator with the style embedding concatenated at the bottleneck."""
+    """U-Net generator with the style embedding concatenated at the bottleneck (and, with
+    style_film, scaling and shifting every decoder level)."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
