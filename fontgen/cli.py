@@ -536,9 +536,11 @@ def evaluate(workdir: Workdir, run_dir, checkpoint, data, out, force, compare_ru
 # === complete ===
 @cli.command()
 @click.argument("target_font", metavar="TARGET_FONT")
-@click.option("--source", metavar="FONT",
-              help="Content font that covers the charset (e.g. Noto Sans CJK SC). Default: the source of "
-                   "fonts_sample/ (800 common hanzi only: render says how much it can draw).")
+@click.option("--source", "sources", metavar="FONT", multiple=True,
+              help="Content font that covers the charset (e.g. Noto Sans CJK SC). Give it more than once (a "
+                   "sans and a serif) and the one whose glyphs are nearest the target's own is used: a Mincho "
+                   "drawn from a serif source comes out much closer. Default: the source of fonts_sample/ "
+                   "(800 common hanzi only: render says how much it can draw).")
 @click.option("--charset", metavar="NAME|FILE", default="gb2312-1", show_default=True,
               help="The characters the font should have (builtin name or UTF-8 text file).")
 @click.option("--chars", metavar="TEXT", help="Exactly these characters (overrides --charset).")
@@ -555,17 +557,18 @@ def evaluate(workdir: Workdir, run_dir, checkpoint, data, out, force, compare_ru
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads. Default: all cores but one.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.pass_obj
-def complete(workdir: Workdir, target_font, source, charset, chars, out, family, preset, steps, init_from, min_iou,
+def complete(workdir: Workdir, target_font, sources, charset, chars, out, family, preset, steps, init_from, min_iou,
              threads, device):
-    """Complete TARGET_FONT in one command: render it against the source, train, generate what it
-    lacks, merge the traced glyphs into a renamed copy of it, and evaluate.
+    """Complete TARGET_FONT in one command: render it against the source (of several, the one
+    nearest its style), train, generate what it lacks, merge the traced glyphs into a renamed
+    copy of it, and evaluate.
 
     Everything goes to WORKDIR/complete/<font>. Run the same command again after an
     interruption and it goes on where it stopped (training resumes from its checkpoint).
 
     \b
     Examples:
-      fontgen complete MyMincho.otf --source NotoSansCJK-Regular.ttc
+      fontgen complete MyMincho.otf --source NotoSansCJK-Regular.ttc --source NotoSerifCJK-Regular.ttc
       fontgen complete MyKai.ttf --source NotoSansCJK-Regular.ttc --charset gb2312 --steps 6000
     """
     from fontgen import complete as complete_step
@@ -575,12 +578,12 @@ def complete(workdir: Workdir, target_font, source, charset, chars, out, family,
     from fontgen.charsets import unique_chars
 
     target = FontSpec.parse(target_font)
-    if source:
-        source_spec = FontSpec.parse(source)
+    if sources:
+        source_specs = [FontSpec.parse(source) for source in sources]
     else:
         entry = sample_manifest()["source"]
-        source_spec = FontSpec(SAMPLE_DIR / entry["path"], int(entry.get("face", 0)))
-    job = complete_step.CompleteJob(target=target, source=source_spec, charset=charset,
+        source_specs = [FontSpec(SAMPLE_DIR / entry["path"], int(entry.get("face", 0)))]
+    job = complete_step.CompleteJob(target=target, sources=source_specs, charset=charset,
                                     chars=unique_chars(chars) if chars else None,
                                     work=complete_step.work_folder(workdir.root, target), out=out,
                                     fonts_dir=workdir.fonts, preset=preset, steps=steps, threads=threads,

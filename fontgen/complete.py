@@ -1,6 +1,6 @@
 """`fontgen complete`: the whole path for one font in one command, resumable.
 
-    render (the target against the source) -> train (or fine-tune) -> generate what the target
+    choose the source (the nearest of several) -> render (the target against it) -> train (or fine-tune) -> generate what the target
     lacks -> vectorize --merge-into the target -> evaluate on held-out characters
 
 Everything lives in one work folder per target (WORKDIR/complete/<target>). Each step
@@ -26,7 +26,7 @@ STYLE_ID = 0  # the target is the dataset's only style
 @dataclass
 class CompleteJob:
     target: FontSpec
-    source: FontSpec
+    sources: list[FontSpec]  # content font candidates: the one nearest the target's style is used
     charset: str = "gb2312-1"  # builtin name or file (see fontgen.charsets)
     chars: list[str] | None = None  # overrides charset
     work: Path = Path("fontgen-work/complete")  # this target's work folder
@@ -46,6 +46,7 @@ class CompleteJob:
 @dataclass
 class CompleteReport:
     font: Path
+    source: FontSpec
     added: int
     left_out: int
     step: int
@@ -57,6 +58,7 @@ class CompleteReport:
     def summary(self) -> str:
         lines = [f"font:      {self.font} ({self.added} glyphs added"
                  + (f", {self.left_out} left out" if self.left_out else "") + ")",
+                 f"source:    {self.source}",
                  f"model:     step {self.step}; held-out IoU {self.model['iou']:.3f}, SSIM {self.model['ssim']:.3f} "
                  "at model size"]
         if self.display:
@@ -68,13 +70,13 @@ class CompleteReport:
         return "\n".join(lines)
 
 
-def _dataset_matches(data: Path, job: CompleteJob, chars: list[str]) -> bool:
+def _dataset_matches(data: Path, job: CompleteJob, source: FontSpec, chars: list[str]) -> bool:
     try:
         manifest = json.loads((data / "manifest.json").read_text(encoding="utf-8"))
         style = manifest["styles"][0]
-        return (manifest["source"]["sha256"] == file_sha256(job.source.path)
+        return (manifest["source"]["sha256"] == file_sha256(source.path)
                 and style["sha256"] == file_sha256(job.target.path) and style["face"] == job.target.face
-                and manifest["source"]["face"] == job.source.face
+                and manifest["source"]["face"] == source.face
                 and manifest["charset"].get("requested_chars") == "".join(chars)
                 and manifest["image_size"] == job.image_size)
     except (OSError, KeyError, IndexError, ValueError):
@@ -94,19 +96,23 @@ def complete_font(job: CompleteJob, log=print, progress: bool = True) -> Complet
     chars, charset_name = render_step.resolve_chars(job.charset if job.chars is None else None,
                                                     "".join(job.chars) if job.chars else None, "gb2312-1")
     job.target = choose_face(job.target, chars, log)
-    job.source = choose_face(job.source, chars, log)
-    open_font(job.target), open_font(job.source)  # clear errors before anything is written
+    if not job.sources:
+        raise FontgenError("no source font given")
+    sources = [choose_face(s, chars, log) for s in job.sources]
+    for font in [job.target, *sources]:
+        open_font(font)  # clear errors before anything is written
+    source = render_step.choose_source(job.target, sources, chars, log=lambda line: log(f"complete: {line}"))
     work, kept = Path(job.work), []
     data, run, glyphs = work / "data", work / "run", work / "glyphs"
-    log(f"complete: {job.target} with glyphs drawn from {job.source}; work folder {work}")
+    log(f"complete: {job.target} with glyphs drawn from {source}; work folder {work}")
 
     log("complete: 1/5 render")
-    if _dataset_matches(data, job, chars):
+    if _dataset_matches(data, job, source, chars):
         kept.append("render")
         log(f"complete: {data} already holds these fonts and characters")
     else:
         render_step.render_dataset(render_step.RenderJob(
-            source=job.source, targets=[render_step.StyleFont(STYLE_ID, job.target.path.stem, job.target)],
+            source=source, targets=[render_step.StyleFont(STYLE_ID, job.target.path.stem, job.target)],
             chars=chars, charset_name=charset_name, out=data, image_size=job.image_size), progress=progress, log=log)
 
     log("complete: 2/5 train")
@@ -150,7 +156,7 @@ def complete_font(job: CompleteJob, log=print, progress: bool = True) -> Complet
     log("complete: 5/5 evaluate on held-out characters")
     metrics = evaluate_step.evaluate_checkpoint(evaluate_step.EvaluateJob(checkpoint=checkpoint, device=job.device),
                                                 progress=progress, log=log)
-    return CompleteReport(font=result.font_path, added=result.glyphs, left_out=len(result.left_out), step=step,
+    return CompleteReport(font=result.font_path, source=source, added=result.glyphs, left_out=len(result.left_out), step=step,
                           display=(metrics.get("display") or {}).get("overall"), model=metrics["overall"],
                           seconds=time.perf_counter() - started, skipped_steps=kept)
 

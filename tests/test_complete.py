@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 from click.testing import CliRunner
@@ -18,7 +21,8 @@ HANDWRITING = SAMPLE_DIR / "style12_handwriting_seto.ttf"
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def test_complete_a_font_then_resume_after_an_interruption(tmp_path, monkeypatch, sample_source, interrupt_training):
+def test_complete_a_font_then_resume_after_an_interruption(tmp_path, monkeypatch, sample_source, sample_styles,
+                                                           interrupt_training):
     from fontgen.fonts import FontSpec
 
     chars = load_charset(str(SAMPLE_DIR / "charset.txt"))[:60]
@@ -27,12 +31,17 @@ def test_complete_a_font_then_resume_after_an_interruption(tmp_path, monkeypatch
     (tmp_path / "chars.txt").write_text("".join(chars), encoding="utf-8")
     work = tmp_path / "work"
     args = ["--workdir", str(work), "complete", str(HANDWRITING), "--charset", str(tmp_path / "chars.txt"),
-            "--preset", "tiny", "--threads", "1", "--min-iou", "0.3"]
+            "--preset", "tiny", "--threads", "1", "--min-iou", "0.3",
+            "--source", str(sample_styles[4].path), "--source", str(sample_source.path)]  # a serif bold, the sans
     runner = CliRunner()
     result = runner.invoke(cli, args + ["--steps", "4"])
     assert result.exit_code == 0, result.output
     font_path = work / "fonts" / "style12_handwriting_seto-fontgen.ttf"
     assert f"font:      {font_path}" in result.output and "display:   held-out at 256 px" in result.output
+    # the handwriting is nearer the regular sans than the serif bold, and the sans draws more of it
+    assert f"complete: source * {sample_source}" in result.output and f"source:    {sample_source}" in result.output
+    manifest = json.loads((work / "complete" / HANDWRITING.stem / "data" / "manifest.json").read_text("utf-8"))
+    assert Path(manifest["source"]["path"]) == sample_source.path.resolve()
     font = TTFont(str(font_path))
     cmap = font.getBestCmap()
     left_out_file = font_path.with_name(font_path.stem + "-left-out.txt")

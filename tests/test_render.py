@@ -331,3 +331,23 @@ def test_preview_is_worth_looking_at_with_one_style(tmp_path, sample_source, sam
     assert result.exit_code == 0, result.output
     width, height = Image.open(tmp_path / "data" / "preview.png").size
     assert height >= 12 * 96 and width >= 2 * 96  # 12 characters, source | style, at 96 px
+
+
+def test_the_source_nearest_the_targets_style_is_chosen_unless_it_draws_clearly_less(sample_source, sample_styles,
+                                                                                       sample_chars):
+    sans_bold, sans_black, serif_bold, serif_black = (sample_styles[i] for i in (1, 2, 4, 5))
+    ranked = render_step.rank_sources(serif_black, [sans_bold, serif_bold], sample_chars)
+    assert [c.font for c in ranked] == [serif_bold, sans_bold]
+    assert ranked[0].distance < 0.5 * ranked[1].distance
+    # the serif draws one character fewer of the 193 the black serif lacks: within the 1% a nearer style may cost
+    assert ranked[0].draws < ranked[1].draws <= ranked[0].draws / render_step.COVERAGE_KEPT
+    assert [c.font for c in render_step.rank_sources(sans_black, [serif_bold, sans_bold], sample_chars)] == \
+        [sans_bold, serif_bold]
+    # a candidate that can draw far fewer of the lacked characters loses, however near its style
+    ranked = render_step.rank_sources(serif_black, [serif_bold, sample_source], sample_chars)
+    assert [c.font for c in ranked] == [sample_source, serif_bold] and ranked[0].distance > ranked[1].distance
+    lines = []
+    assert render_step.choose_source(serif_black, [sample_source, serif_bold], sample_chars, lines.append) \
+        == sample_source
+    assert lines[0].startswith(f"source * {sample_source}: draws {ranked[0].draws} ")
+    assert render_step.choose_source(serif_black, [serif_bold], sample_chars, lines.append) == serif_bold
