@@ -21,7 +21,7 @@ from fontgen.checkpoint import (load_checkpoint, load_generator, read_latest, re
 from fontgen.errors import FontgenError
 from fontgen.model import ModelConfig
 from fontgen.render import default_job, render_dataset
-from fontgen.train import TrainConfig, Trainer, sample_grid, train
+from fontgen.train import PRESETS, TrainConfig, Trainer, sample_grid, train
 
 STYLE_IDS = (1, 7, 12)  # bold sans, kai, handwriting: visibly different styles
 
@@ -619,6 +619,27 @@ def test_the_cpu_preset_decays_the_lr_over_the_second_half_of_any_run(train_data
     assert [r["lr"] for r in read_log(path.parent)] == pytest.approx([1e-3, 1e-3, 1e-3, 5e-4])
     plain = train(tiny(train_data, tmp_path, preset="cpu", steps=4, lr_decay_steps=0, run=tmp_path / "flat"), log=None)
     assert [r["lr"] for r in read_log(plain.parent)] == pytest.approx([1e-3] * 4)
+
+
+def test_the_cpu_preset_stops_a_small_dataset_after_35_passes(train_data, tmp_path, interrupt_training):
+    lines = []
+    interrupt_training(0)  # the settings are said before the first step
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(train_data, tmp_path, preset="cpu"), log=lines.append)
+    assert any("batch 16, 5000 steps (" in line for line in lines), lines  # ~100 pairs: the floor
+
+    class Pairs:  # the preset needs only the count of training pairs
+        def __init__(self, count):
+            self.count = count
+
+        def pair_indices(self, split):
+            assert split == "train"
+            return range(self.count)
+
+    steps, batch16 = PRESETS["cpu"]["steps"], TrainConfig(batch_size=16)
+    assert steps(batch16, Pairs(8999)) == 12000  # fonts_sample (the demo): 21 passes, the full run
+    assert steps(batch16, Pairs(2304)) == 5040  # one font of GB2312 level 1, as `fontgen complete` trains it
+    assert steps(batch16, Pairs(4000)) == 8750
 
 
 def test_style_film_follows_the_preset_the_option_and_the_checkpoint_it_starts_from(train_data, tmp_path):
