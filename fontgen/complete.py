@@ -21,6 +21,10 @@ from fontgen.errors import FontgenError
 from fontgen.fonts import FontSpec, file_sha256, open_font
 
 STYLE_ID = 0  # the target is the dataset's only style
+# One font on a CPU: the cpu preset learns its ~2,300 glyphs in ~5,000 steps at 64 px and no more
+# after, so those minutes buy a 128 px model at ngf/ndf 8 instead (thin strokes 2 px wide, not 1):
+# IPAmincho display IoU 0.616 -> 0.628, merged glyphs 46% -> 37% (docs/benchmarks.md, round 5).
+SINGLE_FONT_CPU_MODEL = {"image_size": 128, "ngf": 8, "ndf": 8}
 
 
 @dataclass
@@ -32,7 +36,7 @@ class CompleteJob:
     work: Path = Path("fontgen-work/complete")  # this target's work folder
     out: Path | None = None  # default: WORKDIR/fonts/<target>-fontgen.ttf (.otf for a CFF target)
     fonts_dir: Path = Path("fontgen-work/fonts")
-    image_size: int = 64  # rendered size; the model's comes from the preset
+    image_size: int | None = None  # rendered size; None: the model's (model_settings)
     preset: str | None = None
     steps: int | None = None
     threads: int | None = None
@@ -70,7 +74,29 @@ class CompleteReport:
         return "\n".join(lines)
 
 
-def _dataset_matches(data: Path, job: CompleteJob, source: FontSpec, chars: list[str]) -> bool:
+def model_settings(job: CompleteJob) -> tuple[int, dict]:
+    """(the size to render at, the train options complete adds): the model size, rendered sharp.
+
+    A checkpoint to start from brings its own model, and rendering follows it; the tiny and full
+    presets are as `fontgen train` has them."""
+    from fontgen.checkpoint import load_checkpoint
+    from fontgen.model import pick_device
+    from fontgen.train import PRESETS
+
+    options = dict(job.train_options)
+    preset = job.preset or "auto"
+    if preset == "auto":
+        preset = "full" if pick_device(job.device).type == "cuda" else "cpu"
+    if job.init_from is not None:
+        size = load_checkpoint(job.init_from)["model_config"]["image_size"]
+    else:
+        if preset == "cpu":
+            options = {**SINGLE_FONT_CPU_MODEL, **options}
+        size = options.get("image_size") or PRESETS.get(preset, PRESETS["cpu"])["image_size"]
+    return job.image_size or size, options
+
+
+def _dataset_matches(data: Path, job: CompleteJob, source: FontSpec, chars: list[str], image_size: int) -> bool:
     try:
         manifest = json.loads((data / "manifest.json").read_text(encoding="utf-8"))
         style = manifest["styles"][0]
@@ -78,7 +104,7 @@ def _dataset_matches(data: Path, job: CompleteJob, source: FontSpec, chars: list
                 and style["sha256"] == file_sha256(job.target.path) and style["face"] == job.target.face
                 and manifest["source"]["face"] == source.face
                 and manifest["charset"].get("requested_chars") == "".join(chars)
-                and manifest["image_size"] == job.image_size)
+                and manifest["image_size"] == image_size)
     except (OSError, KeyError, IndexError, ValueError):
         return False
 
@@ -102,22 +128,23 @@ def complete_font(job: CompleteJob, log=print, progress: bool = True) -> Complet
     for font in [job.target, *sources]:
         open_font(font)  # clear errors before anything is written
     source = render_step.choose_source(job.target, sources, chars, log=lambda line: log(f"complete: {line}"))
+    image_size, train_options = model_settings(job)
     work, kept = Path(job.work), []
     data, run, glyphs = work / "data", work / "run", work / "glyphs"
     log(f"complete: {job.target} with glyphs drawn from {source}; work folder {work}")
 
     log("complete: 1/5 render")
-    if _dataset_matches(data, job, source, chars):
+    if _dataset_matches(data, job, source, chars, image_size):
         kept.append("render")
         log(f"complete: {data} already holds these fonts and characters")
     else:
         render_step.render_dataset(render_step.RenderJob(
             source=source, targets=[render_step.StyleFont(STYLE_ID, job.target.path.stem, job.target)],
-            chars=chars, charset_name=charset_name, out=data, image_size=job.image_size), progress=progress, log=log)
+            chars=chars, charset_name=charset_name, out=data, image_size=image_size), progress=progress, log=log)
 
     log("complete: 2/5 train")
     options = dict(data=data, runs_dir=work / "runs", run=run, preset=job.preset, steps=job.steps,
-                   threads=job.threads, device=job.device, progress=progress, **job.train_options)
+                   threads=job.threads, device=job.device, progress=progress, **train_options)
     if (run / CHECKPOINT_NAME).is_file():  # go on from the checkpoint (nothing to do when it is done)
         if "render" not in kept:
             raise FontgenError(f"the fonts or characters changed since {run} was trained; move that run away "

@@ -42,6 +42,7 @@ def test_complete_a_font_then_resume_after_an_interruption(tmp_path, monkeypatch
     assert f"complete: source * {sample_source}" in result.output and f"source:    {sample_source}" in result.output
     manifest = json.loads((work / "complete" / HANDWRITING.stem / "data" / "manifest.json").read_text("utf-8"))
     assert Path(manifest["source"]["path"]) == sample_source.path.resolve()
+    assert manifest["image_size"] == 64  # rendered at the tiny preset's model size
     font = TTFont(str(font_path))
     cmap = font.getBestCmap()
     left_out_file = font_path.with_name(font_path.stem + "-left-out.txt")
@@ -64,3 +65,19 @@ def test_complete_a_font_then_resume_after_an_interruption(tmp_path, monkeypatch
     assert "model:     step 8" in result.output
     result = runner.invoke(cli, args + ["--steps", "8"])  # nothing left to do but writing and scoring
     assert result.exit_code == 0 and "kept from the last run: render, train, generate" in result.output
+
+
+def test_on_a_cpu_one_font_trains_a_128_px_model_rendered_at_its_size(tmp_path, sample_source):
+    from fontgen.checkpoint import load_checkpoint
+
+    chars = load_charset(str(SAMPLE_DIR / "charset.txt"))[:60]
+    work = tmp_path / "work"
+    result = CliRunner().invoke(cli, ["--workdir", str(work), "complete", str(HANDWRITING), "--chars", "".join(chars),
+                                      "--preset", "cpu", "--steps", "2", "--threads", "1", "--device", "cpu",
+                                      "--min-iou", "0"])
+    assert result.exit_code == 0, result.output
+    folder = work / "complete" / HANDWRITING.stem
+    assert json.loads((folder / "data" / "manifest.json").read_text("utf-8"))["image_size"] == 128
+    model = load_checkpoint(folder / "run" / "checkpoint.pt")["model_config"]
+    assert (model["image_size"], model["ngf"], model["ndf"]) == (128, 8, 8)
+    assert "128 px, ngf 8, ndf 8, batch 16, 2 steps" in result.output
