@@ -1,7 +1,8 @@
 """`fontgen complete`: the whole path for one font in one command, resumable.
 
-    choose the source (the nearest of several) -> render (the target against it) -> train (or fine-tune) -> generate what the target
-    lacks -> vectorize --merge-into the target -> evaluate on held-out characters
+    choose the source (the nearest of several) -> render (the target against it) -> train (or
+    fine-tune) -> generate what the target lacks -> vectorize --merge-into the target -> evaluate
+    on held-out characters
 
 Everything lives in one work folder per target (WORKDIR/complete/<target>). Each step
 leaves a result that the next run recognises, so running the same command again after
@@ -183,7 +184,8 @@ def complete_font(job: CompleteJob, log=print, progress: bool = True) -> Complet
     log("complete: 5/5 evaluate on held-out characters")
     metrics = evaluate_step.evaluate_checkpoint(evaluate_step.EvaluateJob(checkpoint=checkpoint, device=job.device),
                                                 progress=progress, log=log)
-    return CompleteReport(font=result.font_path, source=source, added=result.glyphs, left_out=len(result.left_out), step=step,
+    return CompleteReport(font=result.font_path, source=source, added=result.glyphs, left_out=len(result.left_out),
+                          step=step,
                           display=(metrics.get("display") or {}).get("overall"), model=metrics["overall"],
                           seconds=time.perf_counter() - started, skipped_steps=kept)
 
