@@ -104,7 +104,7 @@ PRESETS = {
     # --perceptual-weight 0.02 --vgg-weights FILE turns it on.
     # A small dataset (one font of ~2,300 glyphs, what `fontgen complete` trains on) has learnt all it
     # will after ~35 passes: IPAmincho's held-out display IoU is 0.616 at 5,000 steps and 0.614 at
-    # 12,000 (docs/benchmarks.md, round 5), so the run stops there, 10 minutes sooner.
+    # 12,000 (docs/benchmarks.md, round 5), so the run stops there, 8 minutes sooner.
     "cpu": {"image_size": 64, "ngf": 16, "ndf": 8, "dropout": 0.0, "batch_size": 16,
             "steps": lambda cfg, ds: min(12000, max(5000, CPU_PASSES * len(ds.pair_indices("train")) // cfg.batch_size)),
             "perceptual_weight": 0.0, "stroke_weight": 4.0, "iou_weight": 100.0, "const_weight": 0.0, "lr": 1e-3,

@@ -443,3 +443,29 @@ def test_running_text_specimen_mixes_own_and_generated_glyphs(tmp_path):
     (folder / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False))
     alone = V.vectorize_folder(folder, out=tmp_path / "alone.ttf", progress=False)
     assert alone.text_specimen_path is not None and alone.text_specimen_path.is_file()
+
+
+def test_merge_fills_a_character_the_font_maps_to_an_empty_glyph(tmp_path):
+    # some fonts map characters they lack to an empty glyph (SetoFont: 454 of GB2312 level 1);
+    # coverage counts them as missing, so generate draws them and the merge must put them in
+    font = TTFont(str(SAMPLE / KAI))
+    assert ord("丑") not in font.getBestCmap()
+    from fontTools.ttLib.tables._g_l_y_f import Glyph
+
+    font["glyf"].glyphs["blank"] = Glyph()
+    font.setGlyphOrder(font.getGlyphOrder() + ["blank"])
+    font["hmtx"]["blank"] = (font["head"].unitsPerEm, 0)
+    if "vmtx" in font:
+        font["vmtx"]["blank"] = (font["head"].unitsPerEm, 0)
+    for sub in font["cmap"].tables:
+        if sub.isUnicode():
+            sub.cmap[ord("丑")] = "blank"
+    holey = tmp_path / "holey.ttf"
+    font.save(str(holey))
+    write_folder(SOURCE, "丑口", tmp_path / "g")  # 口 has a real glyph there: kept
+    out = tmp_path / "merged.ttf"
+    result = V.vectorize_folder(tmp_path / "g", out=out, merge_into=str(holey), workers=1, progress=False)
+    assert result.glyphs == 1 and result.skipped == [ord("口")]
+    merged = TTFont(str(out))
+    name = merged.getBestCmap()[ord("丑")]
+    assert name != "blank" and merged["glyf"][name].numberOfContours > 0
