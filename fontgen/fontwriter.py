@@ -19,7 +19,7 @@ import numpy as np
 
 from fontgen.errors import FontgenError
 from fontgen.files import temp_path
-from fontgen.fonts import FontSpec, Geometry, GlyphRenderer, em_box_vertical, has_ink, open_font
+from fontgen.fonts import FontSpec, Geometry, GlyphRenderer, coverage_of, em_box_vertical, open_font
 from fontgen.images import load_glyph_image
 from fontgen.tracing import Contour, contours_to_glyph, ink_iou, map_contours
 
@@ -386,13 +386,14 @@ def merge_into_font(glyphs: dict[int, list[Contour]], geometry: Geometry, target
         v_origin = g.yMax + vmtx[ref][1]
     else:
         v_origin = round(em_top)
-    # a character mapped to an empty glyph (or .notdef) is one the font lacks (fonts.coverage): drawn
-    glyph_set = font.getGlyphSet()
-    empty = {cp for cp in glyphs if cp in cmap
-             and (font.getGlyphID(cmap[cp]) == 0 or not has_ink(font, cmap[cp], glyph_set))}
-    if empty and not replace:
-        notes.append(f"{len(empty)} characters the font mapped to empty glyphs now map to the drawn ones")
-    todo = {cp: c for cp, c in glyphs.items() if replace or cp not in cmap or cp in empty}
+    # what the font lacks by the rules generate drew by (fonts.coverage): also a character mapped to
+    # an empty glyph, .notdef or a placeholder
+    lacks = {ord(ch) for ch in coverage_of(target, [chr(cp) for cp in glyphs]).missing}
+    mapped_empty = sum(cp in cmap for cp in lacks)
+    if mapped_empty and not replace:
+        notes.append(f"{mapped_empty} characters the font mapped to empty or placeholder glyphs now map to the "
+                     "drawn ones")
+    todo = {cp: c for cp, c in glyphs.items() if replace or cp in lacks}
     skipped = [cp for cp in glyphs if cp not in todo]
     order = list(font.getGlyphOrder())
     if len(order) + len(todo) > MAX_GLYPHS:
