@@ -213,6 +213,7 @@ def checkpoint_meta(state: dict) -> dict:
     return {
         "styles": state.get("styles", []),
         "source": state.get("source"),
+        "sources": state.get("sources") or ([state["source"]] if state.get("source") else []),
         "image_size": state.get("image_size", state["model_config"].get("image_size")),
         "data_image_size": state.get("data_image_size"),
         "dataset": state.get("dataset"),

@@ -1,6 +1,6 @@
 """`fontgen complete`: the whole path for one font in one command, resumable.
 
-    choose the source (the nearest of several) -> render (the target against it) -> train (or
+    choose the sources (nearest first) -> render (the target against them) -> train (or
     fine-tune) -> generate what the target lacks -> vectorize --merge-into the target -> evaluate
     on held-out characters
 
@@ -31,7 +31,7 @@ SINGLE_FONT_CPU_MODEL = {"image_size": 128, "ngf": 8, "ndf": 8}
 @dataclass
 class CompleteJob:
     target: FontSpec
-    sources: list[FontSpec]  # content font candidates: the one nearest the target's style is used
+    sources: list[FontSpec]  # content font candidates: all that draw what the target lacks, nearest first
     charset: str = "gb2312-1"  # builtin name or file (see fontgen.charsets)
     chars: list[str] | None = None  # overrides charset
     work: Path = Path("fontgen-work/complete")  # this target's work folder
@@ -51,7 +51,7 @@ class CompleteJob:
 @dataclass
 class CompleteReport:
     font: Path
-    source: FontSpec
+    sources: list[FontSpec]  # the primary first
     added: int
     left_out: int
     step: int
@@ -63,7 +63,8 @@ class CompleteReport:
     def summary(self) -> str:
         lines = [f"font:      {self.font} ({self.added} glyphs added"
                  + (f", {self.left_out} left out" if self.left_out else "") + ")",
-                 f"source:    {self.source}",
+                 f"source:    {self.sources[0]}"
+                 + (f" (+ {', '.join(map(str, self.sources[1:]))})" if len(self.sources) > 1 else ""),
                  f"model:     step {self.step}; held-out IoU {self.model['iou']:.3f}, SSIM {self.model['ssim']:.3f} "
                  "at model size"]
         if self.display:
@@ -97,13 +98,13 @@ def model_settings(job: CompleteJob) -> tuple[int, dict]:
     return job.image_size or size, options
 
 
-def _dataset_matches(data: Path, job: CompleteJob, source: FontSpec, chars: list[str], image_size: int) -> bool:
+def _dataset_matches(data: Path, job: CompleteJob, sources: list[FontSpec], chars: list[str], image_size: int) -> bool:
     try:
         manifest = json.loads((data / "manifest.json").read_text(encoding="utf-8"))
         style = manifest["styles"][0]
-        return (manifest["source"]["sha256"] == file_sha256(source.path)
+        rendered = manifest.get("sources") or [manifest["source"]]
+        return ([(s["sha256"], s["face"]) for s in rendered] == [(file_sha256(s.path), s.face) for s in sources]
                 and style["sha256"] == file_sha256(job.target.path) and style["face"] == job.target.face
-                and manifest["source"]["face"] == source.face
                 and manifest["charset"].get("requested_chars") == "".join(chars)
                 and manifest["image_size"] == image_size)
     except (OSError, KeyError, IndexError, ValueError):
@@ -128,19 +129,20 @@ def complete_font(job: CompleteJob, log=print, progress: bool = True) -> Complet
     sources = [choose_face(s, chars, log) for s in job.sources]
     for font in [job.target, *sources]:
         open_font(font)  # clear errors before anything is written
-    source = render_step.choose_source(job.target, sources, chars, log=lambda line: log(f"complete: {line}"))
+    sources = render_step.choose_sources(job.target, sources, chars, log=lambda line: log(f"complete: {line}"))
     image_size, train_options = model_settings(job)
     work, kept = Path(job.work), []
     data, run, glyphs = work / "data", work / "run", work / "glyphs"
-    log(f"complete: {job.target} with glyphs drawn from {source}; work folder {work}")
+    log(f"complete: {job.target} with glyphs drawn from {', '.join(map(str, sources))}; work folder {work}")
 
     log("complete: 1/5 render")
-    if _dataset_matches(data, job, source, chars, image_size):
+    if _dataset_matches(data, job, sources, chars, image_size):
         kept.append("render")
         log(f"complete: {data} already holds these fonts and characters")
     else:
         render_step.render_dataset(render_step.RenderJob(
-            source=source, targets=[render_step.StyleFont(STYLE_ID, job.target.path.stem, job.target)],
+            source=sources[0], more_sources=sources[1:],
+            targets=[render_step.StyleFont(STYLE_ID, job.target.path.stem, job.target)],
             chars=chars, charset_name=charset_name, out=data, image_size=image_size), progress=progress, log=log)
 
     log("complete: 2/5 train")
@@ -184,7 +186,7 @@ def complete_font(job: CompleteJob, log=print, progress: bool = True) -> Complet
     log("complete: 5/5 evaluate on held-out characters")
     metrics = evaluate_step.evaluate_checkpoint(evaluate_step.EvaluateJob(checkpoint=checkpoint, device=job.device),
                                                 progress=progress, log=log)
-    return CompleteReport(font=result.font_path, source=source, added=result.glyphs, left_out=len(result.left_out),
+    return CompleteReport(font=result.font_path, sources=sources, added=result.glyphs, left_out=len(result.left_out),
                           step=step,
                           display=(metrics.get("display") or {}).get("overall"), model=metrics["overall"],
                           seconds=time.perf_counter() - started, skipped_steps=kept)

@@ -2,15 +2,21 @@
 
 Layout (DESIGN.md "Dataset folder"), everything memory-mappable and pickle-free:
 
-    manifest.json      format, image size, source font, styles (id -> font, geometry), charset, split
+    manifest.json      format, image size, source fonts, styles (id -> font, geometry), charset, split
     codepoints.npy     int32  [C]        every character with a source glyph
-    source.npy         uint8  [C, S, S]  the source (content) glyph of each character, once
+    source.npy         uint8  [V*C, S, S] the source (content) glyph of each character, once per source
+                                         font (view): row v*C + c; view 0 is the primary source
     images.npy         uint8  [P, S, S]  target glyphs, one per (character, style) pair
     pair_char.npy      int32  [P]        row of the pair's character in codepoints/source
     pair_style.npy     int16  [P]        style id of the pair
     pair_split.npy     uint8  [P]        0 = train, 1 = validation (held-out characters)
 
 Pixels are 8-bit grey, black ink (0) on white (255), in the em-box geometry of their font.
+
+More than one source font ("sources" in the manifest; "source" is the first, the primary) gives
+the generator several drawings of each character's content: it learns from a random one per
+pair and generate averages what it draws from each, which measurably beats the best one alone
+(docs/benchmarks.md, round 6). A character a later source lacks is drawn from the primary there.
 """
 
 from __future__ import annotations
@@ -117,7 +123,8 @@ class GlyphDataset:
         self.pair_split = arrays["pair_split"]
         try:
             self.image_size = int(self.manifest["image_size"])
-            self.source_font = FontEntry.from_dict(self.manifest["source"])
+            self.source_fonts = [FontEntry.from_dict(s) for s in self.manifest.get("sources") or [self.manifest["source"]]]
+            self.source_font = self.source_fonts[0]
             self.styles = [Style.from_dict(s) for s in self.manifest["styles"]]
         except (KeyError, TypeError, ValueError) as exc:
             raise FontgenError(f"{manifest_path} is damaged ({type(exc).__name__}: {exc}); render the dataset "
@@ -128,8 +135,9 @@ class GlyphDataset:
         """Shapes and index ranges: a damaged dataset is refused here, not clipped during training."""
         size, chars, pairs = self.image_size, len(self.codepoints), len(self.pair_char)
         problems = []
-        if self.source.shape != (chars, size, size):
-            problems.append(f"source.npy is {self.source.shape}, expected ({chars}, {size}, {size})")
+        if self.source.shape != (self.views * chars, size, size):
+            problems.append(f"source.npy is {self.source.shape}, expected ({self.views * chars}, {size}, {size}) "
+                            f"for {self.views} source font(s)")
         if self.images.shape != (pairs, size, size):
             problems.append(f"images.npy is {self.images.shape}, expected ({pairs}, {size}, {size})")
         if len(self.pair_style) != pairs or len(self.pair_split) != pairs:
@@ -148,6 +156,16 @@ class GlyphDataset:
         if problems:
             raise FontgenError(f"dataset at {self.root} is inconsistent: {'; '.join(problems)}; render it again "
                                "with `fontgen render`")
+
+    @property
+    def views(self) -> int:
+        """Source fonts: drawings of each character's content."""
+        return len(self.source_fonts)
+
+    def source_views(self, char_rows) -> np.ndarray:
+        """uint8 [V, N, S, S]: each character's glyph in every source font."""
+        rows = np.asarray(char_rows)
+        return np.stack([self.source[v * len(self.codepoints) + rows] for v in range(self.views)])
 
     @property
     def embedding_num(self) -> int:
@@ -194,7 +212,7 @@ class DatasetWriter:
     """Builds a dataset in a temporary sibling folder and renames it into place at the end,
     so an interrupted render never leaves a folder that looks complete."""
 
-    def __init__(self, out: Path, image_size: int, chars: int, pairs: int):
+    def __init__(self, out: Path, image_size: int, chars: int, pairs: int, views: int = 1):
         self.out = Path(out)
         self.out.parent.mkdir(parents=True, exist_ok=True)
         clean_stale_temps(self.out.parent)  # what a killed render left behind
@@ -205,7 +223,7 @@ class DatasetWriter:
         size = (image_size, image_size)
         self.arrays = {
             "codepoints": self._open("codepoints", (chars,)),
-            "source": self._open("source", (chars, *size)),
+            "source": self._open("source", (views * chars, *size)),
             "images": self._open("images", (pairs, *size)),
             "pair_char": self._open("pair_char", (pairs,)),
             "pair_style": self._open("pair_style", (pairs,)),

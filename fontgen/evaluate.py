@@ -90,7 +90,7 @@ def evaluate_checkpoint(job: EvaluateJob, progress: bool = True, log=print) -> d
         order = np.argsort(pair_char[rows], kind="stable")
         rows = rows[order]
         pairs = val[rows]
-        sources = data.source[pair_char[rows]]
+        sources = data.source_views(pair_char[rows])  # every source font's drawing, as generate averages them
         generated = generation.run(sources, {style.id: 1.0}, job.batch_size, ensemble=job.ensemble)
         truth = from_model(to_model(data.images[pairs], generation.image_size, "cpu"))
         scores = all_metrics(generated, truth)
@@ -131,10 +131,11 @@ def check_same_fonts(meta: dict, data) -> None:
     """Refuse a dataset whose fonts are not the ones the checkpoint learnt (style id -> font file)."""
     trained = {int(s["id"]): s for s in meta.get("styles", [])}
     problems = []
-    source = meta.get("source") or {}
-    if source.get("sha256") and (source["sha256"], int(source.get("face", 0))) != \
-            (data.source_font.sha256, data.source_font.face):
-        problems.append(f"its source font is {data.source_font.path}, the model's was {source.get('path')}")
+    sources = meta.get("sources") or [meta.get("source") or {}]
+    if all(s.get("sha256") for s in sources) and [(s["sha256"], int(s.get("face", 0))) for s in sources] != \
+            [(f.sha256, f.face) for f in data.source_fonts]:
+        problems.append(f"its source fonts are {', '.join(f.path for f in data.source_fonts)}, the model's were "
+                        f"{', '.join(str(s.get('path')) for s in sources)}")
     for style in data.styles:
         mine = trained.get(style.id)
         if mine is None:

@@ -45,6 +45,9 @@ class RenderJob:
     seed: int = 0
     workers: int = field(default_factory=lambda: min(os.cpu_count() or 1, 8))
     force: bool = False  # replace an --out folder that fontgen did not write
+    # more drawings of each character's content (dataset "sources"); `source` stays the primary:
+    # its coverage decides the characters, and a character another source lacks is drawn from it
+    more_sources: list[FontSpec] = field(default_factory=list)
 
 
 @dataclass
@@ -123,6 +126,7 @@ def render_dataset(job: RenderJob, progress: bool = True, log=print) -> RenderRe
 
     job.out = check_output_folder(job.out, "dataset", job.force)
     job.source = choose_face(job.source, job.chars, log)
+    job.more_sources = [choose_face(spec, job.chars, log) for spec in job.more_sources]
     for target in job.targets:
         target.spec = choose_face(target.spec, job.chars, log)
 
@@ -133,19 +137,21 @@ def render_dataset(job: RenderJob, progress: bool = True, log=print) -> RenderRe
         return dataset.FontEntry(str(spec.path.resolve()), spec.face, family_name(font), file_sha256(spec.path),
                                  geometry)
 
-    source_entry = describe(job.source)
+    source_entries = [describe(spec) for spec in [job.source, *job.more_sources]]
+    if len({(e.sha256, e.face) for e in source_entries}) < len(source_entries):
+        raise FontgenError("the same source font is given twice")
     target_entries = {}
     for target in job.targets:
         entry = target_entries[target.id] = describe(target.spec)
-        if (entry.sha256, entry.face) == (source_entry.sha256, source_entry.face):
+        if any((entry.sha256, entry.face) == (s.sha256, s.face) for s in source_entries):
             raise FontgenError(f"target {target.spec} is the source font itself; pick a different target")
 
     with _worker_pool(job.workers) as pool:
-        return _render_with(pool, job, source_entry, target_entries, progress, log)
+        return _render_with(pool, job, source_entries, target_entries, progress, log)
 
 
-def _render_with(pool, job: RenderJob, source_entry: dataset.FontEntry, target_entries: dict, progress: bool,
-                 log) -> RenderReport:
+def _render_with(pool, job: RenderJob, source_entries: list[dataset.FontEntry], target_entries: dict,
+                 progress: bool, log) -> RenderReport:
     report: dict[str, dict] = {}
     source_cov = coverage_of(job.source, job.chars, job.margin)
     report[f"source {job.source}"] = _coverage_entry(source_cov, len(job.chars))
@@ -172,8 +178,18 @@ def _render_with(pool, job: RenderJob, source_entry: dataset.FontEntry, target_e
     if not pairs:
         raise FontgenError("no target font has any character of the charset; nothing to pair")
 
+    # each further source draws the characters it has; the primary stands in for the rest
+    views = [(job.source, set(chars))]
+    for spec in job.more_sources:
+        has = set(_map(pool, coverage_of, [(spec, chars, job.margin)])[0].present)
+        report[f"source {spec}"] = {"requested": len(chars), "present": len(has)}
+        if len(has) < len(chars):
+            log(f"source {spec}: lacks {len(chars) - len(has)} of the primary source's {len(chars)} characters; "
+                "the primary's glyphs stand in there")
+        views.append((spec, has))
+
     size = job.image_size
-    writer = dataset.DatasetWriter(job.out, size, len(chars), len(pairs))
+    writer = dataset.DatasetWriter(job.out, size, len(chars), len(pairs), views=len(views))
     try:
         pair_char = writer["pair_char"]
         pair_style = writer["pair_style"]
@@ -185,9 +201,14 @@ def _render_with(pool, job: RenderJob, source_entry: dataset.FontEntry, target_e
 
         tasks = []  # (font, geometry, chars, array file, rows)
         source_path = str(writer.tmp / "source.npy")
-        for start in range(0, len(chars), CHUNK):
-            tasks.append((str(job.source), source_entry.geometry.to_dict(), chars[start:start + CHUNK],
-                          source_path, list(range(start, min(start + CHUNK, len(chars))))))
+        for view, (spec, has) in enumerate(views):
+            own = [i for i, ch in enumerate(chars) if ch in has]
+            stand_in = [i for i, ch in enumerate(chars) if ch not in has]
+            for font, entry, rows in ((spec, source_entries[view], own), (job.source, source_entries[0], stand_in)):
+                for start in range(0, len(rows), CHUNK):
+                    part = rows[start:start + CHUNK]
+                    tasks.append((str(font), entry.geometry.to_dict(), [chars[i] for i in part], source_path,
+                                  [view * len(chars) + i for i in part]))
         images_path = str(writer.tmp / "images.npy")
         for target in job.targets:
             rows = [i for i, (_, sid) in enumerate(pairs) if sid == target.id]
@@ -195,7 +216,7 @@ def _render_with(pool, job: RenderJob, source_entry: dataset.FontEntry, target_e
             for start in range(0, len(rows), CHUNK):
                 part = rows[start:start + CHUNK]
                 tasks.append((str(target.spec), geometry, [chars[pairs[i][0]] for i in part], images_path, part))
-        _run_tasks(pool, tasks, total=len(chars) + len(pairs), progress=progress)
+        _run_tasks(pool, tasks, total=len(views) * len(chars) + len(pairs), progress=progress)
 
         styles = [dataset.Style(t.id, t.name, target_entries[t.id]) for t in job.targets]
         val_pairs = int(np.count_nonzero(np.asarray(pair_split)))
@@ -206,7 +227,8 @@ def _render_with(pool, job: RenderJob, source_entry: dataset.FontEntry, target_e
             "version": dataset.VERSION,
             "image_size": size,
             "margin": job.margin,
-            "source": source_entry.to_dict(),
+            "source": source_entries[0].to_dict(),
+            **({"sources": [e.to_dict() for e in source_entries]} if len(source_entries) > 1 else {}),
             "styles": [s.to_dict() for s in styles],
             # the requested characters themselves: generate needs them, whatever --charset/--chars said
             "charset": {"name": job.charset_name, "requested": len(job.chars), "chars": len(chars),
@@ -289,6 +311,7 @@ def write_preview(path: Path, chars: list[str], pairs: list[tuple[int, int]], so
 SOURCE_SAMPLE = 200  # of the target's own characters: a stable mean, and a few seconds a candidate
 SOURCE_SIZE = 64  # pixels; stroke weight and serifs show at this size, placement noise does not
 COVERAGE_KEPT = 0.99  # a nearer source may draw up to 1% fewer of the lacked characters than the widest
+MAX_SOURCES = 4  # drawings averaged per glyph; each costs a pass of the generator
 
 
 @dataclass
@@ -327,16 +350,21 @@ def rank_sources(target: FontSpec, candidates: list[FontSpec], chars: list[str],
     return sorted(ranked, key=lambda c: (c.draws < COVERAGE_KEPT * most, c.distance))
 
 
-def choose_source(target: FontSpec, candidates: list[FontSpec], chars: list[str], log=print) -> FontSpec:
-    """The best of `rank_sources`, with the ranking said aloud; one candidate is taken as given."""
+def choose_sources(target: FontSpec, candidates: list[FontSpec], chars: list[str], log=print) -> list[FontSpec]:
+    """The sources to render, nearest the target's style first (the primary, `rank_sources`' best),
+    then every other candidate that can draw (nearly) as much of what the target lacks, up to
+    MAX_SOURCES: the model learns from all and generate averages their drawings (round 6 of
+    docs/benchmarks.md). The ranking is said aloud; one candidate is taken as given."""
     if len(candidates) == 1:
-        return candidates[0]
+        return list(candidates)
     ranked = rank_sources(target, candidates, chars)
-    for i, c in enumerate(ranked):
-        log(f"source {'*' if i == 0 else ' '} {c.font}: draws {c.draws} of the characters the target lacks, "
-            f"distance {c.distance:.3f} from its own glyphs")
     most = max(c.draws for c in ranked)
+    kept = [c for c in ranked if c.draws >= COVERAGE_KEPT * most][:MAX_SOURCES]
+    for c in ranked:
+        mark = "*" if c is ranked[0] else "+" if c in kept else " "
+        log(f"source {mark} {c.font}: draws {c.draws} of the characters the target lacks, "
+            f"distance {c.distance:.3f} from its own glyphs" + ("" if c in kept else "; not used"))
     if ranked[0].draws < most:
         log(f"source: {ranked[0].font} is nearest in style but draws {most - ranked[0].draws} fewer characters "
             "than another candidate")
-    return ranked[0].font
+    return [c.font for c in kept]

@@ -406,7 +406,7 @@ class ReviewSession:
             folder.mkdir(exist_ok=True)
             used = {_variant_seed(p) for p in folder.glob(f"{key}-s*.png")}
             seed = 1
-            sources = gen.render_sources([self.by_key[key]["char"]])
+            sources = gen.render_views([self.by_key[key]["char"]])
             for _ in range(count):
                 while seed in used:
                     seed += 1

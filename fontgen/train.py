@@ -313,8 +313,11 @@ class BatchFeed:
         chunk = self.epoch_order(epoch)[i * self.global_batch:(i + 1) * self.global_batch]
         return np.sort(chunk[self.rank::self.world])
 
-    def load_rows(self, rows: np.ndarray):
+    def load_rows(self, rows: np.ndarray, step: int | None = None):
         """Host side of a batch: uint8 [2N, S, S] (N sources, then N targets) and int64 labels [N].
+
+        With several source fonts each pair's source glyph is one of them, drawn at random (the
+        same for a step on every resume); without a step, the primary source.
 
         One fancy-indexed copy per memory map into one buffer, pinned on CUDA so the copy to
         the device is asynchronous.
@@ -322,7 +325,10 @@ class BatchFeed:
         ds = self.dataset
         n, size = len(rows), ds.image_size
         ab = np.empty((2 * n, size, size), np.uint8)
-        np.take(ds.source, np.asarray(ds.pair_char[rows]), axis=0, out=ab[:n], mode="clip")  # rows are valid
+        char_rows = np.asarray(ds.pair_char[rows]).astype(np.int64)
+        if ds.views > 1 and step is not None:
+            char_rows += len(ds.codepoints) * np.random.default_rng([self.seed, step, self.rank]).integers(ds.views, size=n)
+        np.take(ds.source, char_rows, axis=0, out=ab[:n], mode="clip")  # rows are valid
         np.take(ds.images, rows, axis=0, out=ab[n:], mode="clip")
         ab = torch.from_numpy(ab)
         labels = torch.from_numpy(np.asarray(ds.pair_style[rows]).astype(np.int64))
@@ -805,6 +811,7 @@ class Trainer:
             "rng": self._rng_state(),
             "styles": [s.to_dict() for s in ds.styles],
             "source": ds.source_font.to_dict(),
+            "sources": [entry.to_dict() for entry in ds.source_fonts],
             "image_size": self.model_config.image_size,
             "data_image_size": ds.image_size,
             "dataset": str(ds.root.resolve()),
@@ -1087,7 +1094,7 @@ class Trainer:
         self.bar = tqdm(total=total, initial=step, unit="step", desc="train", dynamic_ncols=True,
                         disable=not cfg.progress or self.rank != 0, file=sys.stderr)
         feed = self.feed
-        batch = self._pool.submit(feed.load_rows, feed.batch_rows(step)) if self._pool is not None else None
+        batch = self._pool.submit(feed.load_rows, feed.batch_rows(step), step) if self._pool is not None else None
         self._ips_avg = None
         t_last = time.perf_counter()
         self._saved_at = time.monotonic()
@@ -1096,9 +1103,10 @@ class Trainer:
             while step < total:
                 if batch is not None:
                     host = batch.result()
-                    batch = self._pool.submit(feed.load_rows, feed.batch_rows(step + 1)) if step + 1 < total else None
+                    batch = (self._pool.submit(feed.load_rows, feed.batch_rows(step + 1), step + 1)
+                             if step + 1 < total else None)
                 else:
-                    host = feed.load_rows(feed.batch_rows(step))
+                    host = feed.load_rows(feed.batch_rows(step), step)
                 real_a, real_b, labels = feed.to_device(*host, augment=cfg.augment)
                 names, values = self.train_step(step, real_a, real_b, labels)
                 if self.distributed:

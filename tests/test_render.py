@@ -347,7 +347,7 @@ def test_the_source_nearest_the_targets_style_is_chosen_unless_it_draws_clearly_
     ranked = render_step.rank_sources(serif_black, [serif_bold, sample_source], sample_chars)
     assert [c.font for c in ranked] == [sample_source, serif_bold] and ranked[0].distance > ranked[1].distance
     lines = []
-    assert render_step.choose_source(serif_black, [sample_source, serif_bold], sample_chars, lines.append) \
-        == sample_source
+    assert render_step.choose_sources(serif_black, [sample_source, serif_bold], sample_chars, lines.append) \
+        == [sample_source]
     assert lines[0].startswith(f"source * {sample_source}: draws {ranked[0].draws} ")
-    assert render_step.choose_source(serif_black, [serif_bold], sample_chars, lines.append) == serif_bold
+    assert render_step.choose_sources(serif_black, [serif_bold], sample_chars, lines.append) == [serif_bold]
