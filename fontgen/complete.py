@@ -130,6 +130,9 @@ def complete_font(job: CompleteJob, log=print, progress: bool = True) -> Complet
     for font in [job.target, *sources]:
         open_font(font)  # clear errors before anything is written
     sources = render_step.choose_sources(job.target, sources, chars, log=lambda line: log(f"complete: {line}"))
+    if len(job.sources) == 1:
+        log("complete: one source font; give --source more than once (a serif, a Ming, a sans...) and each "
+            "becomes another drawing of every character (docs/benchmarks.md, round 6: IoU +0.02 on two Mincho fonts)")
     image_size, train_options = model_settings(job)
     work, kept = Path(job.work), []
     data, run, glyphs = work / "data", work / "run", work / "glyphs"

@@ -40,6 +40,7 @@ def test_complete_a_font_then_resume_after_an_interruption(tmp_path, monkeypatch
     assert f"font:      {font_path}" in result.output and "display:   held-out at 256 px" in result.output
     # the handwriting is nearer the regular sans than the serif bold, and the sans draws more of it
     assert f"complete: source * {sample_source}" in result.output and f"source:    {sample_source}" in result.output
+    assert "one source font" not in result.output
     manifest = json.loads((work / "complete" / HANDWRITING.stem / "data" / "manifest.json").read_text("utf-8"))
     assert Path(manifest["source"]["path"]) == sample_source.path.resolve()
     assert manifest["image_size"] == 64  # rendered at the tiny preset's model size
@@ -81,3 +82,4 @@ def test_on_a_cpu_one_font_trains_a_128_px_model_rendered_at_its_size(tmp_path, 
     model = load_checkpoint(folder / "run" / "checkpoint.pt")["model_config"]
     assert (model["image_size"], model["ngf"], model["ndf"]) == (128, 8, 8)
     assert "128 px, ngf 8, ndf 8, batch 16, 2 steps" in result.output
+    assert "one source font; give --source more than once" in result.output  # the default source alone
