@@ -29,11 +29,12 @@ from fontgen.images import from_model, glyph_sheet, ink_components, paged_sheets
 from fontgen.model import pick_device
 
 GLYPHS_FORMAT = "fontgen-glyphs"
+GLYPHS_VERSION = 1
 # Drawn from several source fonts, the nearest one's drawing counts twice: where the drawings
 # disagree about a thin stroke, an even vote leaves it grey and broken (two Mincho fonts, four
-# sources: 11-15% of glyphs in more pieces with an even mean, 8-10% so, and display IoU +0.004).
+# sources: 10.5-15.4% of glyphs in more pieces with an even mean, 8.1-10.1% so, display IoU
+# +0.004; docs/benchmarks.md, round 6).
 PRIMARY_WEIGHT = 2
-GLYPHS_VERSION = 1
 
 
 def glyph_filename(codepoint: int) -> str:

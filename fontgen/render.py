@@ -137,9 +137,13 @@ def render_dataset(job: RenderJob, progress: bool = True, log=print) -> RenderRe
         return dataset.FontEntry(str(spec.path.resolve()), spec.face, family_name(font), file_sha256(spec.path),
                                  geometry)
 
-    source_entries = [describe(spec) for spec in [job.source, *job.more_sources]]
-    if len({(e.sha256, e.face) for e in source_entries}) < len(source_entries):
-        raise FontgenError("the same source font is given twice")
+    source_specs = [job.source, *job.more_sources]
+    source_entries = [describe(spec) for spec in source_specs]
+    seen = {}
+    for spec, entry in zip(source_specs, source_entries):
+        if (entry.sha256, entry.face) in seen:
+            raise FontgenError(f"{spec} is the same font as {seen[entry.sha256, entry.face]}: give each source once")
+        seen[entry.sha256, entry.face] = spec
     target_entries = {}
     for target in job.targets:
         entry = target_entries[target.id] = describe(target.spec)

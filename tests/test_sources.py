@@ -62,8 +62,9 @@ def test_each_source_draws_every_character_and_the_primary_stands_in(two_source_
 
 
 def test_the_same_font_twice_or_as_a_target_is_refused(tmp_path, sample_source, sample_styles, sample_chars):
-    for more, target in (([sample_source], sample_styles[14]), ([sample_styles[4]], sample_styles[4])):
-        with pytest.raises(FontgenError):
+    for more, target, message in (([sample_source], sample_styles[14], "is the same font as"),
+                                  ([sample_styles[4]], sample_styles[4], "is the source font itself")):
+        with pytest.raises(FontgenError, match=message):
             render_step.render_dataset(render_step.RenderJob(
                 source=sample_source, more_sources=more, targets=[render_step.StyleFont(0, "t", target)],
                 chars=sample_chars[:10], charset_name="test", out=tmp_path / "data", image_size=64, workers=1),
