@@ -121,6 +121,22 @@ def test_generate_averages_the_drawings_of_every_source_the_primarys_twice(two_s
         min(3, held_out) > 0
 
 
+def test_review_draws_alternatives_from_every_source(two_source_data, two_source_run, tmp_path):
+    from PIL import Image
+
+    from fontgen.review import ReviewSession
+
+    chars = two_source_data[1][:3]
+    result = CliRunner().invoke(cli, ["--workdir", str(tmp_path), "generate", "--style", "0", "--checkpoint",
+                                      str(two_source_run), "--chars", "".join(chars), "--out", str(tmp_path / "g")])
+    assert result.exit_code == 0, result.output
+    key = f"u{ord(chars[0]):04X}"
+    answer = ReviewSession(tmp_path / "g").alternatives({"glyph": key, "count": 2})
+    assert answer["made"] == [f"variants/{key}-s1.png", f"variants/{key}-s2.png"]
+    drawn = [np.asarray(Image.open(tmp_path / "g" / name)) for name in answer["made"]]
+    assert drawn[0].shape == (64, 64) and not np.array_equal(drawn[0], drawn[1])  # a drawing per seed
+
+
 def test_evaluate_refuses_a_dataset_of_other_sources(two_source_run, small_dataset, tmp_path):
     result = CliRunner().invoke(cli, ["--workdir", str(tmp_path), "evaluate", "--checkpoint", str(two_source_run),
                                       "--data", str(small_dataset), "--out", str(tmp_path / "eval")])
