@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fontgen.dataset import manifest_sources
 from fontgen.errors import FontgenError
 from fontgen.fonts import FontSpec, file_sha256, open_font
 
@@ -102,8 +103,8 @@ def _dataset_matches(data: Path, job: CompleteJob, sources: list[FontSpec], char
     try:
         manifest = json.loads((data / "manifest.json").read_text(encoding="utf-8"))
         style = manifest["styles"][0]
-        rendered = manifest.get("sources") or [manifest["source"]]
-        return ([(s["sha256"], s["face"]) for s in rendered] == [(file_sha256(s.path), s.face) for s in sources]
+        rendered = [(s["sha256"], s["face"]) for s in manifest_sources(manifest)]
+        return (rendered == [(file_sha256(s.path), s.face) for s in sources]
                 and style["sha256"] == file_sha256(job.target.path) and style["face"] == job.target.face
                 and manifest["charset"].get("requested_chars") == "".join(chars)
                 and manifest["image_size"] == image_size)

@@ -84,6 +84,12 @@ class Style:
         return cls(int(data["id"]), data["name"], FontEntry.from_dict(data))
 
 
+def manifest_sources(manifest: dict) -> list[dict]:
+    """The source font entries of a dataset manifest, the primary first (a one-source dataset
+    has only "source")."""
+    return manifest.get("sources") or [manifest["source"]]
+
+
 def split_is_val(codepoint: int, style_id: int, val_fraction: float, seed: int) -> bool:
     """Deterministic per-style split by character: same answer on every machine and run."""
     if val_fraction <= 0:
@@ -123,7 +129,7 @@ class GlyphDataset:
         self.pair_split = arrays["pair_split"]
         try:
             self.image_size = int(self.manifest["image_size"])
-            self.source_fonts = [FontEntry.from_dict(s) for s in self.manifest.get("sources") or [self.manifest["source"]]]
+            self.source_fonts = [FontEntry.from_dict(s) for s in manifest_sources(self.manifest)]
             self.source_font = self.source_fonts[0]
             self.styles = [Style.from_dict(s) for s in self.manifest["styles"]]
         except (KeyError, TypeError, ValueError) as exc:

@@ -131,8 +131,8 @@ def check_same_fonts(meta: dict, data) -> None:
     """Refuse a dataset whose fonts are not the ones the checkpoint learnt (style id -> font file)."""
     trained = {int(s["id"]): s for s in meta.get("styles", [])}
     problems = []
-    sources = meta.get("sources") or [meta.get("source") or {}]
-    if all(s.get("sha256") for s in sources) and [(s["sha256"], int(s.get("face", 0))) for s in sources] != \
+    sources = meta.get("sources", [])  # checkpoint_meta: the primary alone for older checkpoints
+    if sources and all(s.get("sha256") for s in sources) and [(s["sha256"], int(s.get("face", 0))) for s in sources] != \
             [(f.sha256, f.face) for f in data.source_fonts]:
         problems.append(f"its source fonts are {', '.join(f.path for f in data.source_fonts)}, the model's were "
                         f"{', '.join(str(s.get('path')) for s in sources)}")

@@ -184,8 +184,9 @@ def _render_with(pool, job: RenderJob, source_entries: list[dataset.FontEntry], 
 
     # each further source draws the characters it has; the primary stands in for the rest
     views = [(job.source, set(chars))]
-    for spec in job.more_sources:
-        has = set(_map(pool, coverage_of, [(spec, chars, job.margin)])[0].present)
+    more_covered = _map(pool, coverage_of, [(spec, chars, job.margin) for spec in job.more_sources])
+    for spec, cov in zip(job.more_sources, more_covered):
+        has = set(cov.present)
         report[f"source {spec}"] = {"requested": len(chars), "present": len(has)}
         if len(has) < len(chars):
             log(f"source {spec}: lacks {len(chars) - len(has)} of the primary source's {len(chars)} characters; "
