@@ -56,6 +56,7 @@ class EvaluateJob:
     trace_options: TraceOptions | None = None  # None: what `fontgen vectorize` uses by default
     repair: bool = True  # display size: the glyphs as `fontgen generate` writes them (broken strokes joined)
     ensemble: bool = True  # drawn as `fontgen generate` draws them: the mean of five placements (Generation.run)
+    align: bool = True  # and with several source fonts, their drawings aligned before the mean (fontgen.align)
 
 
 def evaluate_checkpoint(job: EvaluateJob, progress: bool = True, log=print) -> dict:
@@ -79,7 +80,7 @@ def evaluate_checkpoint(job: EvaluateJob, progress: bool = True, log=print) -> d
     codepoints = np.asarray(data.codepoints)
     results: dict = {"format": "fontgen-eval", "checkpoint": str(job.checkpoint), "step": generation.meta.get("step"),
                      "dataset": str(data.root), "image_size": generation.image_size, "ensemble": job.ensemble,
-                     "styles": {}}
+                     "align": job.align, "styles": {}}
     per_glyph = []  # (style, char row, pair row, generated, truth, metrics)
     held_out = []  # (style, codepoints, generated, truth) for display-size scoring
     all_scores: dict[str, list] = {name: [] for name in METRICS}
@@ -91,7 +92,7 @@ def evaluate_checkpoint(job: EvaluateJob, progress: bool = True, log=print) -> d
         rows = rows[order]
         pairs = val[rows]
         sources = data.source_views(pair_char[rows])  # every source font's drawing, as generate averages them
-        generated = generation.run(sources, {style.id: 1.0}, job.batch_size, ensemble=job.ensemble)
+        generated = generation.run(sources, {style.id: 1.0}, job.batch_size, ensemble=job.ensemble, align=job.align)
         truth = from_model(to_model(data.images[pairs], generation.image_size, "cpu"))
         scores = all_metrics(generated, truth)
         results["styles"][str(style.id)] = {"name": style.name, "glyphs": int(len(rows)),

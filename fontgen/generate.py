@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from fontgen.align import aligned_mean
 from fontgen.checkpoint import load_generator
 from fontgen.dataset import load_dataset
 from fontgen.errors import FontgenError
@@ -88,6 +89,7 @@ class GenerateJob:
     force: bool = False  # replace an --out folder that fontgen did not write
     repair: bool = True  # join broken strokes through faint ink (fontgen.repair), guided by the source
     ensemble: bool = True  # the mean of five drawings at 1 px apart (Generation.run), not with a seed
+    align: bool = True  # several source fonts: their drawings moved onto each other before the mean (fontgen.align)
 
 
 @dataclass
@@ -213,11 +215,13 @@ class Generation:
 
     @torch.no_grad()
     def run(self, sources: np.ndarray, weights: dict[int, float], batch_size: int = 64,
-            progress: bool = False, sample: bool = False, ensemble: bool = True) -> np.ndarray:
+            progress: bool = False, sample: bool = False, ensemble: bool = True, align: bool = True) -> np.ndarray:
         """uint8 source glyphs [N, S, S] -> uint8 generated glyphs [N, s, s] at model size.
 
         sources may also be [V, N, S, S], the views of `render_views`: the drawing is then the
-        mean of the drawings from each source font, the primary's counted PRIMARY_WEIGHT times.
+        mean of the drawings from each source font, the primary's counted PRIMARY_WEIGHT times,
+        with align each first moved onto the others (fontgen.align: one stroke where they
+        disagree about its place, not two grey ones).
         ensemble: the mean of the drawings at the ENSEMBLE_OFFSETS placements (five passes of G),
         else one pass. Not with sample, which is one drawing.
         sample: another drawing for each torch seed. A model trained with dropout keeps it on
@@ -237,7 +241,7 @@ class Generation:
             for start in range(0, count, batch_size):
                 n = min(batch_size, count - start)
                 style = self.style_vectors(weights, n)
-                total = None
+                drawings = []
                 for view in views:
                     x = to_model(view[start:start + n], self.image_size, self.device)
                     if shift:
@@ -250,11 +254,25 @@ class Generation:
                             fake = self.generator(x, style=style).float()
                     if shift:
                         fake = shift_glyphs(fake, -offsets)
-                    total = fake * PRIMARY_WEIGHT if total is None else total + fake
-                out[start:start + n] = from_model(total / (PRIMARY_WEIGHT + len(views) - 1))
+                    drawings.append(fake.float()[:, 0])
+                out[start:start + n] = from_model(self._combine(drawings, align)[:, None])
                 bar.update(n)
         self.generator.eval()
         return out
+
+    @staticmethod
+    def _combine(drawings: list[torch.Tensor], align: bool) -> torch.Tensor:
+        """One drawing [N, s, s] (model range) from each source font's: the primary counted
+        PRIMARY_WEIGHT times, with align each moved onto the others first."""
+        if len(drawings) == 1:
+            return drawings[0]
+        weights = [PRIMARY_WEIGHT] + [1] * (len(drawings) - 1)
+        ink = (1 - torch.stack(drawings)) / 2  # aligned_mean's range: 0 paper, 1 ink
+        if align:
+            ink = aligned_mean(ink, weights)
+        else:
+            ink = (ink * torch.tensor(weights, dtype=ink.dtype, device=ink.device).view(-1, 1, 1, 1)).sum(0) / sum(weights)
+        return 1 - 2 * ink
 
     def _ensemble(self, x: torch.Tensor, style: torch.Tensor, autocast) -> torch.Tensor:
         step = max(1, self.image_size // 64)
@@ -348,7 +366,7 @@ def generate_glyphs(job: GenerateJob, progress: bool = True, log=print) -> Gener
         views = generation.render_views(chars)
         sources = views[0]  # what the contact sheet shows and the structure checks compare with
         generated = generation.run(views, weights, job.batch_size, progress, sample=job.seed is not None,
-                                   ensemble=job.ensemble)
+                                   ensemble=job.ensemble, align=job.align)
         joined = 0
         if job.repair:
             generated, joined = generation.repair(generated, chars)
@@ -370,6 +388,8 @@ def generate_glyphs(job: GenerateJob, progress: bool = True, log=print) -> Gener
             "sampled": job.seed is not None,
             "repaired": job.repair,
             "ensemble": job.ensemble and job.seed is None,
+            "sources": len(views),
+            "aligned": job.align and len(views) > 1,
             "glyphs_repaired": int(joined),
             "seed": job.seed,
             "flagged": {kind: [e["char"] for e in entries if kind in e["flags"]] for kind in ("nearly-empty", "fragmented")},

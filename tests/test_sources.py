@@ -95,17 +95,19 @@ def test_training_sees_both_sources_the_same_way_on_every_resume(two_source_data
                           data.source[np.asarray(data.pair_char)[rows]])  # no step: the primary
 
 
-def test_generate_averages_the_drawings_of_every_source_the_primarys_twice(two_source_data, two_source_run, tmp_path):
+def test_generate_aligns_and_averages_the_drawings_of_every_source_the_primarys_twice(two_source_data, two_source_run, tmp_path):
     data_dir, chars, _ = two_source_data
     generation = Generation(two_source_run, "cpu")
     assert [spec.path.name for spec, _ in generation.sources] == [f.spec.path.name for f in load_dataset(data_dir).source_fonts]
     views = generation.render_views(chars[:12])
     assert views.shape == (2, 12, 64, 64)
     assert np.array_equal(views, load_dataset(data_dir).source_views(np.arange(12)))  # as render stored them
-    mean = generation.run(views, {0: 1.0}, ensemble=False).astype(int)
+    mean = generation.run(views, {0: 1.0}, ensemble=False, align=False).astype(int)
     each = [generation.run(view, {0: 1.0}, ensemble=False).astype(int) for view in views]
     assert np.abs(mean - (PRIMARY_WEIGHT * each[0] + each[1]) / (PRIMARY_WEIGHT + 1)).max() <= 1  # uint8 rounding
     assert np.abs(each[0] - each[1]).max() > 16  # two drawings (of a 6-step model), not one
+    aligned = generation.run(views, {0: 1.0}, ensemble=False).astype(int)  # the default: moved onto each other first
+    assert np.abs(aligned - mean).max() > 0 and np.abs(aligned - mean).mean() < 16
     torch.manual_seed(3)
     assert generation.run(views, {0: 1.0}, sample=True).shape == (12, 64, 64)
 
@@ -113,6 +115,12 @@ def test_generate_averages_the_drawings_of_every_source_the_primarys_twice(two_s
                                       "--chars", "".join(chars[:8]), "--out", str(tmp_path / "glyphs")])
     assert result.exit_code == 0, result.output
     assert len(list((tmp_path / "glyphs").glob("u*.png"))) == 8
+    manifest = json.loads((tmp_path / "glyphs" / "manifest.json").read_text())
+    assert manifest["sources"] == 2 and manifest["aligned"] is True
+    result = CliRunner().invoke(cli, ["--workdir", str(tmp_path), "generate", "--style", "0", "--checkpoint", str(two_source_run),
+                                      "--chars", "".join(chars[:8]), "--out", str(tmp_path / "plain"), "--no-align"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "plain" / "manifest.json").read_text())["aligned"] is False
     result = CliRunner().invoke(cli, ["--workdir", str(tmp_path), "evaluate", "--checkpoint", str(two_source_run),
                                       "--display-glyphs", "3", "--out", str(tmp_path / "eval")])
     assert result.exit_code == 0, result.output
