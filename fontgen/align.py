@@ -11,7 +11,7 @@ The fit: every drawing gets a displacement field on a coarse grid (GRID x GRID c
 bilinear in between, at most MAX_SHIFT of the image size, so it moves strokes and never draws
 new ones), found by a few Adam steps that bring the slightly blurred drawing onto the blurred
 weighted mean of all of them, with a smoothness penalty. It runs at FIT_SIZE px and the field is
-then applied to the full-size drawings. About 26 ms a glyph for four 128 px drawings on one CPU
+then applied to the full-size drawings. 13-26 ms a glyph for four 128 px drawings on one CPU
 core (docs/benchmarks.md, round 7).
 """
 
