@@ -54,10 +54,10 @@ def aligned_mean(ink: torch.Tensor, weights: list[float]) -> torch.Tensor:
     Returns [N, H, W]. One drawing is returned as it is.
     """
     views, count, size = ink.shape[0], ink.shape[1], ink.shape[-1]
+    if views == 1 or count == 0:
+        return ink[0].clone()
     w = torch.tensor(weights, dtype=ink.dtype, device=ink.device).view(-1, 1, 1, 1, 1)
     full = ink.unsqueeze(2)  # [V, N, 1, H, W]
-    if views == 1 or count == 0:
-        return full[0, :, 0].clone()
     fit = min(FIT_SIZE, size)
     small = F.interpolate(ink, size=(fit, fit), mode="area") if fit < size else ink
     # blurred before warping, not after: a blur commutes with a small smooth warp, and the fit then

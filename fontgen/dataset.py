@@ -15,8 +15,8 @@ Pixels are 8-bit grey, black ink (0) on white (255), in the em-box geometry of t
 
 More than one source font ("sources" in the manifest; "source" is the first, the primary) gives
 the generator several drawings of each character's content: it learns from a random one per
-pair and generate averages what it draws from each, which measurably beats the best one alone
-(docs/benchmarks.md, round 6). A character a later source lacks is drawn from the primary there.
+pair and generate averages what it draws from each (aligned first, fontgen.align), which
+measurably beats the best one alone (docs/benchmarks.md, rounds 6 and 7). A character a later source lacks is drawn from the primary there.
 """
 
 from __future__ import annotations
