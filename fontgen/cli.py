@@ -310,11 +310,15 @@ def train(workdir: Workdir, data, run_dir, preset, steps, batch_size, image_size
               help="A model with several source fonts draws each glyph from each; move the drawings onto each "
                    "other (a small smooth warp, never new strokes) before averaging, so strokes they place a "
                    "little apart come out as one stroke, not a blob (--no-align: the plain weighted mean).")
+@click.option("--exemplars/--no-exemplars", default=True, show_default=True,
+              help="Blend each drawing with its redrawing from the font's own glyphs: every part of the glyph "
+                   "taken from the glyphs whose drawing and source look most alike there, so a component the "
+                   "font has comes out as the font draws it (one style only, not a blend).")
 @click.option("--interpolate", nargs=2, metavar="A B", help="Also write a strip per glyph blending style A into B.")
 @click.option("--steps", type=int, default=5, show_default=True, help="Frames of each --interpolate strip.")
 @click.pass_obj
 def generate(workdir: Workdir, style, run_dir, checkpoint, target_font, chars, charset, out, force, batch_size,
-             device, seed, repair, ensemble, align, interpolate, steps):
+             device, seed, repair, ensemble, align, exemplars, interpolate, steps):
     """Draw the glyphs a style's font lacks (uXXXX.png + manifest.json + contact-sheet.png).
 
     By default: the training charset's characters that the source font has and the style's
@@ -339,7 +343,7 @@ def generate(workdir: Workdir, style, run_dir, checkpoint, target_font, chars, c
                                     chars=char_list, batch_size=batch_size, device=device, seed=seed,
                                     interpolate=tuple(interpolate) if interpolate else None, steps=steps,
                                     out=out, generated_root=workdir.generated, force=force, repair=repair,
-                                    ensemble=ensemble, align=align)
+                                    ensemble=ensemble, align=align, exemplars=exemplars)
     report = generate_step.generate_glyphs(job, log=lambda line: click.echo(line, err=True))
     click.echo(f"wrote {report.glyphs} glyphs of style {report.style_id} to {report.out} in {report.seconds:.1f}s; "
                f"contact sheet {report.contact_sheet}")
@@ -503,12 +507,15 @@ def vectorize(workdir: Workdir, glyph_dir, out, force, merge_into, replace, to_t
 @click.option("--align/--no-align", default=True, show_default=True,
               help="Several source fonts: align their drawings before averaging, as `fontgen generate` does by "
                    "default (--no-align: the plain weighted mean).")
+@click.option("--exemplars/--no-exemplars", default=True, show_default=True,
+              help="Blend the drawings with their redrawing from the style font's own glyphs, as `fontgen generate` "
+                   "does by default; the held-out characters are never lent.")
 @click.option("--display-glyphs", type=click.IntRange(min=1), metavar="N",
               help="Display-size scoring on at most N held-out glyphs per style, evenly spread (tracing and "
                    "scoring take 30-60 ms a glyph on a CPU core). Default: all of them.")
 @click.pass_obj
 def evaluate(workdir: Workdir, run_dir, checkpoint, data, out, force, compare_run, batch_size, device, display,
-             repair, ensemble, align, display_glyphs):
+             repair, ensemble, align, exemplars, display_glyphs):
     """Measure quality on held-out characters, per style and overall: L1, RMSE, SSIM, IoU at
     the model's size; and at display size (256 px), through generate + vectorize: IoU, SSIM,
     L1, shares of glyphs broken into more or merged into fewer pieces, outline length ratio.
@@ -525,7 +532,7 @@ def evaluate(workdir: Workdir, run_dir, checkpoint, data, out, force, compare_ru
     path = resolve_checkpoint(run_dir, checkpoint, workdir)
     job = evaluate_step.EvaluateJob(checkpoint=path, out=out, data=data, force=force, batch_size=batch_size,
                                     device=device, display=display, display_glyphs=display_glyphs, repair=repair,
-                                    ensemble=ensemble, align=align)
+                                    ensemble=ensemble, align=align, exemplars=exemplars)
     log = lambda line: click.echo(line, err=True)  # noqa: E731
     results = evaluate_step.evaluate_checkpoint(job, log=log)
     other = None
@@ -534,7 +541,7 @@ def evaluate(workdir: Workdir, run_dir, checkpoint, data, out, force, compare_ru
         other_job = evaluate_step.EvaluateJob(checkpoint=other_path, data=data or Path(results["dataset"]),
                                               batch_size=batch_size, device=device, display=display,
                                               display_glyphs=display_glyphs, repair=repair, ensemble=ensemble,
-                                              align=align)
+                                              align=align, exemplars=exemplars)
         other = evaluate_step.evaluate_checkpoint(other_job, log=log)
         click.echo(f"A = {path} (step {results['step']})\nB = {other_path} (step {other['step']})")
     click.echo(evaluate_step.format_table(results, other))

@@ -57,6 +57,7 @@ class EvaluateJob:
     repair: bool = True  # display size: the glyphs as `fontgen generate` writes them (broken strokes joined)
     ensemble: bool = True  # drawn as `fontgen generate` draws them: the mean of five placements (Generation.run)
     align: bool = True  # and with several source fonts, their drawings aligned before the mean (fontgen.align)
+    exemplars: bool = True  # and blended with their redrawing from the font's own glyphs, held-out ones excepted
 
 
 def evaluate_checkpoint(job: EvaluateJob, progress: bool = True, log=print) -> dict:
@@ -71,7 +72,7 @@ def evaluate_checkpoint(job: EvaluateJob, progress: bool = True, log=print) -> d
     out = job.out or Path(job.checkpoint).parent / ("eval" if same_data else f"eval-{data.root.resolve().name}")
     out = check_output_folder(out, "eval", job.force)
     # opened before minutes of work: a moved font fails now, with nothing written
-    fonts = _open_display_fonts(data.styles) if job.display else {}
+    fonts = _open_display_fonts(data.styles, job.display, job.exemplars)
     val = data.pair_indices("val")
     if len(val) == 0:
         raise FontgenError(f"{data.root} has no validation pairs; render with --val-fraction > 0")
@@ -80,7 +81,7 @@ def evaluate_checkpoint(job: EvaluateJob, progress: bool = True, log=print) -> d
     codepoints = np.asarray(data.codepoints)
     results: dict = {"format": "fontgen-eval", "checkpoint": str(job.checkpoint), "step": generation.meta.get("step"),
                      "dataset": str(data.root), "image_size": generation.image_size, "ensemble": job.ensemble,
-                     "align": job.align, "styles": {}}
+                     "align": job.align, "exemplars": job.exemplars, "styles": {}}
     per_glyph = []  # (style, char row, pair row, generated, truth, metrics)
     held_out = []  # (style, codepoints, generated, truth) for display-size scoring
     all_scores: dict[str, list] = {name: [] for name in METRICS}
@@ -93,9 +94,15 @@ def evaluate_checkpoint(job: EvaluateJob, progress: bool = True, log=print) -> d
         pairs = val[rows]
         sources = data.source_views(pair_char[rows])  # every source font's drawing, as generate averages them
         generated = generation.run(sources, {style.id: 1.0}, job.batch_size, ensemble=job.ensemble, align=job.align)
+        chars = [chr(int(c)) for c in codepoints[pair_char[rows]]]
+        lent = 0
+        if job.exemplars:  # the font lends its glyphs but none of the held-out characters
+            bank = generation.exemplars(style.id, style.font.spec, exclude=chars)
+            lent = len(bank)
+            generated = generation.redraw(generated, chars, sources[0] if sources.ndim == 4 else sources, bank)
         truth = from_model(to_model(data.images[pairs], generation.image_size, "cpu"))
         scores = all_metrics(generated, truth)
-        results["styles"][str(style.id)] = {"name": style.name, "glyphs": int(len(rows)),
+        results["styles"][str(style.id)] = {"name": style.name, "glyphs": int(len(rows)), "exemplars": lent,
                                             **{k: float(v.mean()) for k, v in scores.items()}}
         for name in METRICS:
             all_scores[name].append(scores[name])
@@ -103,7 +110,7 @@ def evaluate_checkpoint(job: EvaluateJob, progress: bool = True, log=print) -> d
             per_glyph.append((style.id, int(pair_char[rows[i]]), generated[i], truth[i],
                               {k: float(v[i]) for k, v in scores.items()}))
         if job.display and job.repair:  # what `fontgen generate` writes; the model-size figures stay raw
-            generated, _ = generation.repair(generated, [chr(int(c)) for c in codepoints[pair_char[rows]]])
+            generated, _ = generation.repair(generated, chars)
         held_out.append((style, codepoints[pair_char[rows]], generated, truth))
         if progress:
             log(f"style {style.id:>2} {style.name}: {len(rows)} held-out glyphs, IoU {scores['iou'].mean():.3f}")
@@ -149,17 +156,21 @@ def check_same_fonts(meta: dict, data) -> None:
                            "be meaningless. Evaluate on the training dataset, or render one with the same fonts")
 
 
-def _open_display_fonts(styles) -> dict:
-    """Style id -> the opened font display scoring draws the real glyphs from."""
+def _open_display_fonts(styles, display: bool = True, exemplars: bool = False) -> dict:
+    """Style id -> the opened font that display scoring draws the real glyphs from and that lends
+    its glyphs to the drawings; a missing one fails before any work, naming the options that skip it."""
     from fontgen.fonts import open_font
 
+    uses = [(display, "display-size scoring draws its real glyphs", "--no-display"),
+            (exemplars, "its glyphs are lent to the drawings", "--no-exemplars")]
+    uses = [(why, option) for wanted, why, option in uses if wanted]
     fonts = {}
-    for style in styles:
+    for style in styles if uses else ():
         try:
             fonts[style.id] = open_font(style.font.spec)
         except FontgenError as exc:
-            raise FontgenError(f"display-size scoring draws the real glyphs of style {style.id} from its font: "
-                               f"{exc}; pass --no-display to skip it") from None
+            raise FontgenError(f"style {style.id}'s font is needed ({' and '.join(why for why, _ in uses)}): "
+                               f"{exc}; pass {' '.join(option for _, option in uses)} to skip it") from None
     return fonts
 
 

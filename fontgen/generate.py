@@ -90,6 +90,7 @@ class GenerateJob:
     repair: bool = True  # join broken strokes through faint ink (fontgen.repair), guided by the source
     ensemble: bool = True  # the mean of five drawings at 1 px apart (Generation.run), not with a seed
     align: bool = True  # several source fonts: their drawings moved onto each other before the mean (fontgen.align)
+    exemplars: bool = True  # blend each drawing with its redrawing from the font's own glyphs (fontgen.exemplars)
 
 
 @dataclass
@@ -205,6 +206,24 @@ class Generation:
         self.source_renderer  # noqa: B018 - checks that the source font is still there
         renderer = GlyphRenderer(self.source_spec, self.source_geometry.resized(DISPLAY_SIZE))
         return piece_counts(np.stack([renderer.render(ch) for ch in chars]))
+
+    def exemplars(self, style_id: int, target: FontSpec | None = None, exclude=(), progress: bool = False):
+        """The style's font's own glyphs at the model's size, to redraw from (fontgen.exemplars);
+        target: the font to complete, if not the style's font from training."""
+        from fontgen.exemplars import font_exemplars
+
+        style = self.style_entry(style_id)
+        target = target or FontSpec(Path(style["path"]), int(style.get("face", 0)))
+        self.source_renderer  # noqa: B018 - checks that the source font is still there
+        return font_exemplars(target, self.output_geometry(style_id), self.source_spec, self.source_geometry,
+                              exclude, progress)
+
+    def redraw(self, generated: np.ndarray, chars: list[str], sources: np.ndarray, exemplars) -> np.ndarray:
+        """Each drawing blended with its redrawing from the font's own glyphs (fontgen.exemplars);
+        sources: the primary source's glyphs of `chars`."""
+        from fontgen.exemplars import redraw
+
+        return redraw(generated, sources, [ord(ch) for ch in chars], exemplars)
 
     def repair(self, generated: np.ndarray, chars: list[str]) -> tuple[np.ndarray, int]:
         """Join strokes the generator broke (fontgen.repair), never below the source glyph's piece
@@ -367,6 +386,12 @@ def generate_glyphs(job: GenerateJob, progress: bool = True, log=print) -> Gener
         sources = views[0]  # what the contact sheet shows and the structure checks compare with
         generated = generation.run(views, weights, job.batch_size, progress, sample=job.seed is not None,
                                    ensemble=job.ensemble, align=job.align)
+        lent = 0
+        if job.exemplars and len(weights) == 1:  # a blend of styles has no one font to lend glyphs
+            bank = generation.exemplars(style_id, target, progress=progress)
+            lent = len(bank)
+            generated = generation.redraw(generated, chars, sources, bank)
+            log(f"redrawn from {lent} of {target}'s own glyphs")
         joined = 0
         if job.repair:
             generated, joined = generation.repair(generated, chars)
@@ -390,6 +415,7 @@ def generate_glyphs(job: GenerateJob, progress: bool = True, log=print) -> Gener
             "ensemble": job.ensemble and job.seed is None,
             "sources": len(views),
             "aligned": job.align and len(views) > 1,
+            "exemplars": lent,  # the font's own glyphs the drawings were blended with (0: none)
             "glyphs_repaired": int(joined),
             "seed": job.seed,
             "flagged": {kind: [e["char"] for e in entries if kind in e["flags"]] for kind in ("nearly-empty", "fragmented")},

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 from click.testing import CliRunner
 from PIL import Image
 
+from fontgen.charsets import is_ideograph
 from fontgen.cli import cli
 from fontgen.dataset import load_dataset
 from fontgen.evaluate import EvaluateJob, display_subset, sheet_candidates, worst_display
+from fontgen.fonts import FontSpec, open_font
 from fontgen.metrics import DISPLAY_METRICS, speck_area
 
 PER_STYLE = 3  # display-scored glyphs per style: enough to check the path, fast on 2 cores
@@ -22,8 +25,9 @@ def test_evaluate_writes_the_display_size_figures(tmp_path, small_dataset, tiny_
     val = data.pair_indices("val")
     held_out = {int(s): int(n) for s, n in zip(*np.unique(np.asarray(data.pair_style)[val], return_counts=True))}
     started = time.perf_counter()
+    # the model's own drawing: lent glyphs of the font would hide some of a 12-step model's noise
     result = CliRunner().invoke(cli, ["evaluate", "--checkpoint", str(tiny_run), "--out", str(tmp_path / "eval"),
-                                      "--device", "cpu", "--display-glyphs", str(PER_STYLE)])
+                                      "--device", "cpu", "--display-glyphs", str(PER_STYLE), "--no-exemplars"])
     seconds = time.perf_counter() - started
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text(encoding="utf-8"))
@@ -61,14 +65,20 @@ def test_evaluate_writes_the_display_size_figures(tmp_path, small_dataset, tiny_
     with Image.open(tmp_path / "eval" / "worst-display.png") as sheet:
         assert sheet.width >= 2 * 256 and sheet.height >= 256  # real | outline, at display size
 
-    assert metrics["ensemble"] is True  # drawn as generate draws by default
+    assert metrics["ensemble"] is True and metrics["exemplars"] is False  # drawn as generate draws by default
+    assert all(entry["exemplars"] == 0 for entry in metrics["styles"].values())
 
-    # --no-display: model-size figures only, and no sheet left from before; --no-ensemble: one pass of G
+    # --no-display: model-size figures only, and no sheet left from before; --no-ensemble: one pass of G;
+    # the font's own glyphs lent by default, none of the held-out ones
     again = CliRunner().invoke(cli, ["evaluate", "--checkpoint", str(tiny_run), "--out", str(tmp_path / "eval"),
                                      "--device", "cpu", "--no-display", "--no-ensemble"])
     assert again.exit_code == 0, again.output
     single = json.loads((tmp_path / "eval" / "metrics.json").read_text(encoding="utf-8"))
-    assert "display" not in single and single["ensemble"] is False
+    assert "display" not in single and single["ensemble"] is False and single["exemplars"] is True
+    fonts = {s.id: open_font(FontSpec(Path(s.font.path), s.font.face)).getBestCmap() for s in data.styles}
+    for style, entry in single["styles"].items():
+        has = sum(1 for cp in fonts[int(style)] if is_ideograph(chr(cp)))
+        assert 0 < entry["exemplars"] <= has - entry["glyphs"]  # its ideographs, the held-out ones kept back
     assert single["overall"]["l1"] != metrics["overall"]["l1"]
     assert not (tmp_path / "eval" / "worst-display.png").exists()
     assert "display size" not in again.output and "IOU" in again.output
@@ -123,9 +133,12 @@ def test_a_missing_font_fails_before_the_work_and_writes_nothing(tmp_path, small
             "--display-glyphs", "1"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code != 0
-    assert "style 1" in result.output and "gone.otf" in result.output and "--no-display" in result.output
+    assert "style 1" in result.output and "gone.otf" in result.output
+    assert "--no-display --no-exemplars" in result.output  # the font draws the real glyphs and lends its own
     assert "held-out glyphs" not in result.output  # it stopped before generating
     assert not out.exists()
     result = CliRunner().invoke(cli, args[:-2] + ["--no-display"])
+    assert result.exit_code != 0 and "pass --no-exemplars to skip" in result.output and not out.exists()
+    result = CliRunner().invoke(cli, args[:-2] + ["--no-display", "--no-exemplars"])
     assert result.exit_code == 0, result.output
     assert (out / "metrics.json").is_file()

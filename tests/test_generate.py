@@ -14,7 +14,7 @@ from PIL import Image
 
 from fontgen.cli import cli
 from fontgen.dataset import load_dataset
-from fontgen.fonts import Geometry
+from fontgen.fonts import Geometry, open_font
 from fontgen.generate import GenerateJob, Generation, generate_glyphs, parse_style, structure_flags
 
 STYLE = 12
@@ -81,8 +81,9 @@ def test_interpolation_strips_and_explicit_chars(tiny_run, tmp_path):
     size = Geometry.from_dict(json.loads((tmp_path / "g" / "manifest.json").read_text())["geometry"]).image_size
     assert strip.size == (4 * size, size)
     frames = np.asarray(strip).reshape(size, 4, size).transpose(1, 0, 2)
+    # the strip shows the model's blend of styles, which no one font lends its glyphs to
     first = generate_glyphs(GenerateJob(checkpoint=tiny_run, style="3", out=tmp_path / "p", chars=["永"],
-                                        device="cpu"), progress=False, log=lambda line: None)
+                                        device="cpu", exemplars=False), progress=False, log=lambda line: None)
     assert first.glyphs == 1
     assert np.array_equal(frames[0], np.asarray(Image.open(tmp_path / "p" / f"u{ord('永'):04X}.png")))
 
@@ -165,13 +166,36 @@ def test_repair_is_recorded_and_no_repair_writes_the_raw_output(tiny_run, tmp_pa
     for repair, expected in ((False, raw), (True, repaired)):
         out = tmp_path / f"r{int(repair)}"
         generate_glyphs(GenerateJob(checkpoint=tiny_run, style=str(STYLE), out=out, chars=chars, device="cpu",
-                                    repair=repair), progress=False, log=lambda line: None)
+                                    repair=repair, exemplars=False), progress=False, log=lambda line: None)
         manifest = json.loads((out / "manifest.json").read_text())
         assert manifest["repaired"] is repair
         written = np.stack([np.asarray(Image.open(out / f"u{ord(ch):04X}.png")) for ch in chars])
         assert np.array_equal(written, expected)
     counts = generation.source_pieces(chars)
     assert counts[2] == 3 and counts[3] == 2  # 三: three strokes, 八: two, counted at display size
+
+
+def test_exemplars_redraw_before_the_repair_and_are_recorded(tiny_run, tmp_path, sample_styles):
+    chars = list("永国三八")
+    generation = Generation(tiny_run, "cpu")
+    sources = generation.render_sources(chars)
+    raw = generation.run(sources, {STYLE: 1.0})
+    bank = generation.exemplars(STYLE)
+    assert len(bank) > 500 and set(bank.codepoints.tolist()) <= set(open_font(sample_styles[STYLE]).getBestCmap())
+    expected, _ = generation.repair(generation.redraw(raw, chars, sources, bank), chars)
+    assert not np.array_equal(expected, generation.repair(raw, chars)[0])
+    out = tmp_path / "ex"
+    logged = []
+    generate_glyphs(GenerateJob(checkpoint=tiny_run, style=str(STYLE), out=out, chars=chars, device="cpu"),
+                    progress=False, log=logged.append)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["exemplars"] == len(bank) and any("redrawn from" in line for line in logged)
+    written = np.stack([np.asarray(Image.open(out / f"u{ord(ch):04X}.png")) for ch in chars])
+    assert np.array_equal(written, expected)
+    blend = tmp_path / "blend"  # a blend of styles has no one font to lend its glyphs
+    generate_glyphs(GenerateJob(checkpoint=tiny_run, style=f"3:0.5,{STYLE}:0.5", out=blend, chars=chars,
+                                device="cpu"), progress=False, log=lambda line: None)
+    assert json.loads((blend / "manifest.json").read_text())["exemplars"] == 0
 
 
 def test_samples_of_a_model_without_dropout_differ_by_seed_and_stay_in_place(small_dataset, tmp_path):
@@ -252,7 +276,8 @@ def test_ensemble_outvotes_a_flaw_drawn_at_one_place_and_keeps_the_glyph_in_plac
     for ensemble in (True, False):
         out = tmp_path / f"e{int(ensemble)}"
         generate_glyphs(GenerateJob(checkpoint=tiny_run, style=str(STYLE), out=out, chars=chars, device="cpu",
-                                    repair=False, ensemble=ensemble), progress=False, log=lambda line: None)
+                                    repair=False, ensemble=ensemble, exemplars=False),
+                        progress=False, log=lambda line: None)
         manifest = json.loads((out / "manifest.json").read_text())
         assert manifest["ensemble"] is ensemble
         written = np.stack([np.asarray(Image.open(out / f"u{ord(ch):04X}.png")) for ch in chars])

@@ -1,0 +1,178 @@
+"""Redraw generated glyphs from the target font's own glyphs.
+
+The generator puts most strokes within a pixel or two of their place but draws them soft, and it
+cannot know how this font draws a component in a character it has never seen. The font often
+does: CJK fonts build thousands of characters from a few hundred components, and the glyphs the
+font has show each one as its designer drew it. So every window of a drawing (a quarter of the
+glyph square, one every sixteenth) is matched against the same window of the font's own glyphs,
+each allowed to come from up to REACH away: the NEIGHBOURS whose drawing and source glyph look
+most alike there (both compared at MATCH_SIZE px) are averaged, nearer ones weighing more, the
+windows are overlap-averaged into a whole glyph, and that is blended with the drawing (BLEND).
+
+A component the font has comes out as the font draws it; where no glyph has anything alike, the
+nearest windows still follow the drawing's strokes and the blend keeps the drawing at half its
+weight, so a stroke the drawing has is never dropped for one it lacks. Matching on the source
+glyph as well as the drawing (SOURCE_WEIGHT) finds the same component more often than the drawing
+alone. docs/benchmarks.md, round 8: IPAmincho's held-out display IoU 0.654 -> 0.67.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from fontgen.fonts import FontSpec, Geometry, GlyphRenderer, coverage_of, open_font
+
+MATCH_SIZE = 32  # px: drawings and exemplars are compared area-downsampled to this size
+WINDOW = 8  # px at MATCH_SIZE: a quarter of the glyph square
+STRIDE = 2  # px at MATCH_SIZE between windows
+REACH = 1  # px at MATCH_SIZE an exemplar window may come from away from the window's place (4 px at 128)
+NEIGHBOURS = 4
+SOURCE_WEIGHT = 2.0  # the source glyph's part of the match, against the drawing's
+BLEND = 0.5  # share of the redrawn glyph in the result; the rest is the drawing
+MAX_EXEMPLARS = 10_000  # a larger font lends its first ones (unified ideographs first, by codepoint)
+QUERY_BATCH = 512  # glyphs matched at once (memory: QUERY_BATCH x exemplars scores)
+
+
+@dataclass
+class Exemplars:
+    """The target font's own glyphs at the model's size and their source glyphs, ready to match."""
+
+    ink: torch.Tensor  # [N, S, S] uint8, 0 paper .. 255 ink (a quarter of float32's memory)
+    features: torch.Tensor  # [N, 2, MATCH_SIZE, MATCH_SIZE]: the glyph's ink, SOURCE_WEIGHT x its source's
+    codepoints: torch.Tensor  # [N] int64
+
+    @classmethod
+    def from_images(cls, own: np.ndarray, sources: np.ndarray, codepoints) -> Exemplars:
+        """own, sources: uint8 [N, S, S] (black ink on white), the font's glyph and the primary
+        source font's glyph of the same characters; codepoints: N ints."""
+        features = torch.cat([_features(_ink(own[i:i + 1024]), _ink(sources[i:i + 1024]))
+                              for i in range(0, len(own), 1024)]) if len(own) else torch.zeros(0, 2, MATCH_SIZE, MATCH_SIZE)
+        return cls(255 - torch.from_numpy(np.ascontiguousarray(own)), features,
+                   torch.as_tensor(np.asarray(codepoints, dtype=np.int64)))
+
+    def __len__(self) -> int:
+        return len(self.codepoints)
+
+
+def font_exemplars(target: FontSpec, target_geometry: Geometry, source: FontSpec, source_geometry: Geometry,
+                   exclude=(), progress: bool = False) -> Exemplars:
+    """The target's own ideographs that the source font also draws, minus `exclude` (characters
+    being drawn that the font must not lend, e.g. evaluate's held-out ones), rendered at
+    target_geometry's size: the target's glyph and the source's at the same size."""
+    from fontgen.charsets import is_ideograph
+
+    skip = set(exclude)
+    cmap = open_font(target).getBestCmap()
+    chars = sorted((chr(cp) for cp in cmap if chr(cp) not in skip and is_ideograph(chr(cp))),
+                   key=lambda ch: (not 0x4E00 <= ord(ch) <= 0x9FFF, ord(ch)))
+    chars = coverage_of(target, chars).present
+    chars = coverage_of(source, chars).present[:MAX_EXEMPLARS]
+    size = target_geometry.image_size
+    own, drawn = GlyphRenderer(target, target_geometry), GlyphRenderer(source, source_geometry.resized(size))
+    images = np.empty((2, len(chars), size, size), dtype=np.uint8)
+    for i, ch in enumerate(tqdm(chars, unit="glyph", desc="exemplars", disable=not progress, dynamic_ncols=True)):
+        images[0, i], images[1, i] = own.render(ch), drawn.render(ch)
+    return Exemplars.from_images(images[0], images[1], [ord(ch) for ch in chars])
+
+
+def _ink(images: np.ndarray) -> torch.Tensor:
+    return (255 - torch.from_numpy(np.ascontiguousarray(images)).float()) / 255
+
+
+def _features(ink: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+    small = lambda x: F.interpolate(x[:, None], size=(MATCH_SIZE, MATCH_SIZE), mode="area")[:, 0]  # noqa: E731
+    return torch.stack([small(ink), SOURCE_WEIGHT * small(source)], dim=1)
+
+
+def redraw(drawings: np.ndarray, sources: np.ndarray, codepoints, exemplars: Exemplars,
+           bf16: bool | None = None) -> np.ndarray:
+    """The drawings blended with their redrawing from the exemplars (the module docstring).
+
+    drawings: uint8 [Q, S, S] at the exemplars' size; sources: uint8 [Q, *, *], each drawing's
+    primary source glyph (any size: it is only matched at MATCH_SIZE); codepoints: Q ints, each
+    glyph's character, whose own exemplar (if the font has it) is never used. bf16: rank the
+    candidates in bf16 (the winners' distances are fp32 again); None: where the CPU computes bf16 in
+    hardware (1.4x faster there, docs/benchmarks.md round 8). Returns uint8 [Q, S, S].
+    """
+    if bf16 is None:
+        from fontgen.model import cpu_has_native_bf16
+
+        bf16 = cpu_has_native_bf16()
+    if len(exemplars) <= NEIGHBOURS or len(drawings) == 0:  # too few to choose from (one may be the glyph's own)
+        return drawings.copy()
+    size = drawings.shape[-1]
+    if exemplars.ink.shape[-1] != size:
+        raise ValueError(f"exemplars are {exemplars.ink.shape[-1]} px, the drawings {size} px")
+    ink = _ink(drawings)
+    features = _features(ink, _ink(sources))
+    own = torch.as_tensor(np.asarray(codepoints, dtype=np.int64))
+    redrawn = torch.cat([_redraw_batch(ink[i:i + QUERY_BATCH], features[i:i + QUERY_BATCH],
+                                       own[i:i + QUERY_BATCH], exemplars, torch.bfloat16 if bf16 else torch.float32)
+                         for i in range(0, len(ink), QUERY_BATCH)])
+    mixed = (1 - BLEND) * ink + BLEND * redrawn
+    return (255 - torch.round(255 * mixed)).clamp(0, 255).to(torch.uint8).numpy()
+
+
+def _redraw_batch(ink: torch.Tensor, features: torch.Tensor, own: torch.Tensor, exemplars: Exemplars,
+                  dtype: torch.dtype) -> torch.Tensor:
+    count, size = len(ink), ink.shape[-1]
+    scale = size / MATCH_SIZE
+    window = round(WINDOW * scale)  # px at full size
+    bank, n = exemplars.features, len(exemplars)
+    last = MATCH_SIZE - WINDOW
+    positions = [(y, x) for y in range(0, last + 1, STRIDE) for x in range(0, last + 1, STRIDE)]
+    # the nearest so far at each position: score = query . exemplar - |exemplar|^2 / 2 (larger is nearer)
+    best_score = torch.full((len(positions), count, NEIGHBOURS), -float("inf"), dtype=dtype)
+    best_glyph = torch.zeros((len(positions), count, NEIGHBOURS), dtype=torch.long)
+    best_place = torch.zeros((len(positions), count, NEIGHBOURS, 2), dtype=torch.long)
+    queries = torch.stack([features[:, :, y:y + WINDOW, x:x + WINDOW].reshape(count, -1) for y, x in positions])
+    half_norms = 0.5 * F.avg_pool2d((bank * bank).sum(1, keepdim=True), WINDOW, stride=1)[:, 0] * WINDOW * WINDOW
+    # score = [query, -1] . [exemplar, |exemplar|^2 / 2]: one matrix product, no bias to broadcast
+    low_queries = torch.cat([queries, -torch.ones(len(positions), count, 1)], dim=2).to(dtype)
+    low_bank = bank.to(dtype)
+    # a glyph never copies its own character
+    match = own[:, None] == exemplars.codepoints[None]
+    own_rows, own_index = match.nonzero(as_tuple=True)
+    index_of = {pos: i for i, pos in enumerate(positions)}
+    for py in range(last + 1):  # every exemplar window once, against each position that reaches it
+        for px in range(last + 1):
+            users = [index_of[(py - dy, px - dx)] for dy in range(-REACH, REACH + 1) for dx in range(-REACH, REACH + 1)
+                     if (py - dy, px - dx) in index_of]
+            if not users:
+                continue
+            candidates = torch.cat([low_bank[:, :, py:py + WINDOW, px:px + WINDOW].reshape(n, -1),
+                                    half_norms[:, py, px, None].to(dtype)], dim=1).T.contiguous()
+            for user in users:
+                score = low_queries[user] @ candidates
+                score[own_rows, own_index] = -float("inf")
+                top, glyph = torch.topk(score, NEIGHBOURS, dim=1)
+                merged = torch.cat([best_score[user], top], dim=1)
+                keep = torch.topk(merged, NEIGHBOURS, dim=1).indices
+                best_score[user] = torch.gather(merged, 1, keep)
+                best_glyph[user] = torch.gather(torch.cat([best_glyph[user], glyph], dim=1), 1, keep)
+                place = torch.tensor([py, px]).expand(count, NEIGHBOURS, 2)
+                best_place[user] = torch.gather(torch.cat([best_place[user], place], dim=1), 1,
+                                                keep[..., None].expand(-1, -1, 2))
+    total = torch.zeros_like(ink)
+    cover = torch.zeros(size, size)
+    # every window of every exemplar as a strided view (no copy): [N, y, x, ...window]
+    patches_at = exemplars.ink.unfold(1, window, 1).unfold(2, window, 1)
+    features_at = bank.unfold(2, WINDOW, 1).unfold(3, WINDOW, 1).permute(0, 2, 3, 1, 4, 5)
+    for i, (y, x) in enumerate(positions):
+        glyph, place = best_glyph[i], best_place[i]
+        # the winners' squared distances in fp32; nearer neighbours weigh more, on the nearest's scale
+        chosen = features_at[glyph, place[..., 0], place[..., 1]].reshape(count, NEIGHBOURS, -1)
+        distance = ((chosen - queries[i][:, None]) ** 2).sum(-1)
+        nearest = distance.min(1, keepdim=True).values
+        weight = torch.softmax(-(distance - nearest) / (0.5 * nearest + 1e-3), dim=1)
+        patches = patches_at[glyph, torch.round(place[..., 0] * scale).long(),
+                             torch.round(place[..., 1] * scale).long()].float() / 255
+        oy, ox = round(y * scale), round(x * scale)
+        total[:, oy:oy + window, ox:ox + window] += (weight[..., None, None] * patches).sum(1)
+        cover[oy:oy + window, ox:ox + window] += 1
+    return total / cover.clamp_min(1)
