@@ -90,7 +90,7 @@ def _features(ink: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
 
 
 def redraw(drawings: np.ndarray, sources: np.ndarray, codepoints, exemplars: Exemplars,
-           bf16: bool | None = None) -> np.ndarray:
+           bf16: bool | None = None, progress: bool = False) -> np.ndarray:
     """The drawings blended with their redrawing from the exemplars (the module docstring).
 
     drawings: uint8 [Q, S, S] at the exemplars' size; sources: uint8 [Q, *, *], each drawing's
@@ -111,15 +111,17 @@ def redraw(drawings: np.ndarray, sources: np.ndarray, codepoints, exemplars: Exe
     ink = _ink(drawings)
     features = _features(ink, _ink(sources))
     own = torch.as_tensor(np.asarray(codepoints, dtype=np.int64))
-    redrawn = torch.cat([_redraw_batch(ink[i:i + QUERY_BATCH], features[i:i + QUERY_BATCH],
-                                       own[i:i + QUERY_BATCH], exemplars, torch.bfloat16 if bf16 else torch.float32)
-                         for i in range(0, len(ink), QUERY_BATCH)])
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    with tqdm(total=len(ink), unit="glyph", desc="redraw", disable=not progress, dynamic_ncols=True) as bar:
+        redrawn = torch.cat([_redraw_batch(ink[i:i + QUERY_BATCH], features[i:i + QUERY_BATCH],
+                                           own[i:i + QUERY_BATCH], exemplars, dtype, bar)
+                             for i in range(0, len(ink), QUERY_BATCH)])
     mixed = (1 - BLEND) * ink + BLEND * redrawn
     return (255 - torch.round(255 * mixed)).clamp(0, 255).to(torch.uint8).numpy()
 
 
 def _redraw_batch(ink: torch.Tensor, features: torch.Tensor, own: torch.Tensor, exemplars: Exemplars,
-                  dtype: torch.dtype) -> torch.Tensor:
+                  dtype: torch.dtype, bar: tqdm) -> torch.Tensor:
     count, size = len(ink), ink.shape[-1]
     scale = size / MATCH_SIZE
     window = round(WINDOW * scale)  # px at full size
@@ -140,6 +142,7 @@ def _redraw_batch(ink: torch.Tensor, features: torch.Tensor, own: torch.Tensor, 
     own_rows, own_index = match.nonzero(as_tuple=True)
     index_of = {pos: i for i, pos in enumerate(positions)}
     for py in range(last + 1):  # every exemplar window once, against each position that reaches it
+        bar.update((py + 1) * count // (last + 1) - py * count // (last + 1))
         for px in range(last + 1):
             users = [index_of[(py - dy, px - dx)] for dy in range(-REACH, REACH + 1) for dx in range(-REACH, REACH + 1)
                      if (py - dy, px - dx) in index_of]

@@ -218,12 +218,13 @@ class Generation:
         return font_exemplars(target, self.output_geometry(style_id), self.source_spec, self.source_geometry,
                               exclude, progress)
 
-    def redraw(self, generated: np.ndarray, chars: list[str], sources: np.ndarray, exemplars) -> np.ndarray:
+    def redraw(self, generated: np.ndarray, chars: list[str], sources: np.ndarray, exemplars,
+               progress: bool = False) -> np.ndarray:
         """Each drawing blended with its redrawing from the font's own glyphs (fontgen.exemplars);
         sources: the primary source's glyphs of `chars`."""
         from fontgen.exemplars import redraw
 
-        return redraw(generated, sources, [ord(ch) for ch in chars], exemplars)
+        return redraw(generated, sources, [ord(ch) for ch in chars], exemplars, progress=progress)
 
     def repair(self, generated: np.ndarray, chars: list[str]) -> tuple[np.ndarray, int]:
         """Join strokes the generator broke (fontgen.repair), never below the source glyph's piece
@@ -390,7 +391,7 @@ def generate_glyphs(job: GenerateJob, progress: bool = True, log=print) -> Gener
         if job.exemplars and len(weights) == 1:  # a blend of styles has no one font to lend glyphs
             bank = generation.exemplars(style_id, target, progress=progress)
             lent = len(bank)
-            generated = generation.redraw(generated, chars, sources, bank)
+            generated = generation.redraw(generated, chars, sources, bank, progress)
             log(f"redrawn from {lent} of {target}'s own glyphs")
         joined = 0
         if job.repair:
