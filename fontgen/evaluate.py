@@ -2,8 +2,9 @@
 
 Two sets of figures (DESIGN.md "Quality and speed are measured"):
 
-- model size: the generator's output against the real glyph at the model's resolution
-  (L1, RMSE, SSIM, IoU), as in the font-generation papers;
+- model size: the drawing (as generate draws it before the repair: the mean of five placements,
+  the sources aligned, blended with the font's own glyphs, none of the held-out characters lent)
+  against the real glyph at the model's resolution (L1, RMSE, SSIM, IoU), as in the papers;
 - display size: the product's own path. The glyph `fontgen generate` draws by default
   (deterministic, dropout off, broken strokes joined by fontgen.repair unless --no-repair) is
   traced as `fontgen vectorize` traces it by default, its
@@ -72,7 +73,7 @@ def evaluate_checkpoint(job: EvaluateJob, progress: bool = True, log=print) -> d
     out = job.out or Path(job.checkpoint).parent / ("eval" if same_data else f"eval-{data.root.resolve().name}")
     out = check_output_folder(out, "eval", job.force)
     # opened before minutes of work: a moved font fails now, with nothing written
-    fonts = _open_display_fonts(data.styles, job.display, job.exemplars)
+    fonts = _open_style_fonts(data.styles, job.display, job.exemplars)
     val = data.pair_indices("val")
     if len(val) == 0:
         raise FontgenError(f"{data.root} has no validation pairs; render with --val-fraction > 0")
@@ -156,7 +157,7 @@ def check_same_fonts(meta: dict, data) -> None:
                            "be meaningless. Evaluate on the training dataset, or render one with the same fonts")
 
 
-def _open_display_fonts(styles, display: bool = True, exemplars: bool = False) -> dict:
+def _open_style_fonts(styles, display: bool = True, exemplars: bool = False) -> dict:
     """Style id -> the opened font that display scoring draws the real glyphs from and that lends
     its glyphs to the drawings; a missing one fails before any work, naming the options that skip it."""
     from fontgen.fonts import open_font
@@ -187,7 +188,7 @@ def score_display(generation: Generation, held_out: list, job: EvaluateJob, font
 
     `held_out` holds (style, codepoints, generated, truth) per style, at the model's size,
     with `generated` exactly what `fontgen generate` writes for those characters; `fonts` maps
-    each style id to its opened font (_open_display_fonts). Returns the
+    each style id to its opened font (_open_style_fonts). Returns the
     "display" section of metrics.json and the per-glyph records for the worst-glyph sheet:
     (style id, codepoint, real, generated outline, scores).
     """
