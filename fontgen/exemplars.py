@@ -36,6 +36,10 @@ SOURCE_WEIGHT = 2.0  # the source glyph's part of the match, against the drawing
 BLEND = 0.5  # share of the redrawn glyph in the result; the rest is the drawing
 MAX_EXEMPLARS = 10_000  # a larger font lends its first ones (unified ideographs first, by codepoint)
 QUERY_BATCH = 512  # glyphs matched at once (memory: QUERY_BATCH x exemplars scores)
+# glyphs x exemplars below which the redraw runs on one thread: its ~10,000 small operations gain
+# nothing from a second one and lose much beside a busy process (12 x 560 at 64 px beside one: 1.2 s
+# on one thread, 3.2 s on two)
+ONE_THREAD_WORK = 1_000_000
 
 
 @dataclass
@@ -112,12 +116,22 @@ def redraw(drawings: np.ndarray, sources: np.ndarray, codepoints, exemplars: Exe
     features = _features(ink, _ink(sources))
     own = torch.as_tensor(np.asarray(codepoints, dtype=np.int64))
     dtype = torch.bfloat16 if bf16 else torch.float32
-    with tqdm(total=len(ink), unit="glyph", desc="redraw", disable=not progress, dynamic_ncols=True) as bar:
-        redrawn = torch.cat([_redraw_batch(ink[i:i + QUERY_BATCH], features[i:i + QUERY_BATCH],
-                                           own[i:i + QUERY_BATCH], exemplars, dtype, bar)
-                             for i in range(0, len(ink), QUERY_BATCH)])
+    threads = torch.get_num_threads()
+    if len(ink) * len(exemplars) < ONE_THREAD_WORK:
+        torch.set_num_threads(1)
+    try:
+        redrawn = _redraw_all(ink, features, own, exemplars, dtype, progress)
+    finally:
+        torch.set_num_threads(threads)
     mixed = (1 - BLEND) * ink + BLEND * redrawn
     return (255 - torch.round(255 * mixed)).clamp(0, 255).to(torch.uint8).numpy()
+
+
+def _redraw_all(ink, features, own, exemplars: Exemplars, dtype: torch.dtype, progress: bool) -> torch.Tensor:
+    with tqdm(total=len(ink), unit="glyph", desc="redraw", disable=not progress, dynamic_ncols=True) as bar:
+        return torch.cat([_redraw_batch(ink[i:i + QUERY_BATCH], features[i:i + QUERY_BATCH],
+                                        own[i:i + QUERY_BATCH], exemplars, dtype, bar)
+                          for i in range(0, len(ink), QUERY_BATCH)])
 
 
 def _redraw_batch(ink: torch.Tensor, features: torch.Tensor, own: torch.Tensor, exemplars: Exemplars,
