@@ -100,7 +100,7 @@ def evaluate_checkpoint(job: EvaluateJob, progress: bool = True, log=print) -> d
         if job.exemplars:  # the font lends its glyphs but none of the held-out characters
             bank = generation.exemplars(style.id, style.font.spec, exclude=chars, progress=progress)
             lent = len(bank)
-            generated = generation.redraw(generated, chars, sources[0], bank, progress)  # the primary source
+            generated = generation.redraw(generated, chars, sources, bank, progress)
         truth = from_model(to_model(data.images[pairs], generation.image_size, "cpu"))
         scores = all_metrics(generated, truth)
         results["styles"][str(style.id)] = {"name": style.name, "glyphs": int(len(rows)), "exemplars": lent,

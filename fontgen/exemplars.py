@@ -5,15 +5,17 @@ cannot know how this font draws a component in a character it has never seen. Th
 does: CJK fonts build thousands of characters from a few hundred components, and the glyphs the
 font has show each one as its designer drew it. So every window of a drawing (a quarter of the
 glyph square, one every sixteenth) is matched against the same window of the font's own glyphs,
-each allowed to come from up to REACH away: the NEIGHBOURS whose drawing and source glyph look
-most alike there (both compared at MATCH_SIZE px) are averaged, nearer ones weighing more, the
+each allowed to come from up to REACH away: the NEIGHBOURS whose drawing and source glyphs look
+most alike there (all compared at MATCH_SIZE px) are averaged, nearer ones weighing more, the
 windows are overlap-averaged into a whole glyph, and that is blended with the drawing (BLEND).
 
 A component the font has comes out as the font draws it; where no glyph has anything alike, the
 nearest windows still follow the drawing's strokes and the blend keeps the drawing at half its
 weight, so a stroke the drawing has is never dropped for one it lacks. Matching on the source
-glyph as well as the drawing (SOURCE_WEIGHT) finds the same component more often than the drawing
-alone. docs/benchmarks.md, round 8: IPAmincho's held-out display IoU 0.654 -> 0.67.
+glyphs as well as the drawing finds the same component more often than the drawing alone, and on
+every source font the model learnt from more often than on the primary alone: each draws the
+character's structure a little differently, and a window alike in all of them is the same
+component. docs/benchmarks.md, rounds 8 and 9: IPAmincho's held-out display IoU 0.654 -> 0.67.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ WINDOW = 8  # px at MATCH_SIZE: a quarter of the glyph square
 STRIDE = 2  # px at MATCH_SIZE between windows
 REACH = 1  # px at MATCH_SIZE an exemplar window may come from away from the window's place (4 px at 128)
 NEIGHBOURS = 4
-SOURCE_WEIGHT = 2.0  # the source glyph's part of the match, against the drawing's
+SOURCE_WEIGHT = 2.0  # the primary source font's glyph's part of the match, against the drawing's
+OTHER_SOURCE_WEIGHT = 1.0  # each further source font's (as in the drawing's mean, the primary counts twice)
 BLEND = 0.5  # share of the redrawn glyph in the result; the rest is the drawing
 MAX_EXEMPLARS = 10_000  # a larger font lends its first ones (unified ideographs first, by codepoint)
 QUERY_BATCH = 512  # glyphs matched at once (memory: QUERY_BATCH x exemplars scores)
@@ -47,27 +50,36 @@ class Exemplars:
     """The target font's own glyphs at the model's size and their source glyphs, ready to match."""
 
     ink: torch.Tensor  # [N, S, S] uint8, 0 paper .. 255 ink (a quarter of float32's memory)
-    features: torch.Tensor  # [N, 2, MATCH_SIZE, MATCH_SIZE]: the glyph's ink, SOURCE_WEIGHT x its source's
+    features: torch.Tensor  # [N, 1 + V, MATCH_SIZE, MATCH_SIZE]: the glyph's ink, then each source's, weighted
     codepoints: torch.Tensor  # [N] int64
 
     @classmethod
     def from_images(cls, own: np.ndarray, sources: np.ndarray, codepoints) -> Exemplars:
-        """own, sources: uint8 [N, S, S] (black ink on white), the font's glyph and the primary
-        source font's glyph of the same characters; codepoints: N ints."""
-        features = torch.cat([_features(_ink(own[i:i + 1024]), _ink(sources[i:i + 1024]))
-                              for i in range(0, len(own), 1024)]) if len(own) else torch.zeros(0, 2, MATCH_SIZE, MATCH_SIZE)
+        """own: uint8 [N, S, S] (black ink on white), the font's glyphs; sources: uint8 [V, N, *, *],
+        the same characters in each of the V source fonts, the primary first ([N, *, *]: one source);
+        codepoints: N ints."""
+        sources = _views(sources)
+        features = torch.cat([_features(_ink(own[i:i + 1024]), sources[:, i:i + 1024])
+                              for i in range(0, len(own), 1024)]) if len(own) else \
+            torch.zeros(0, 1 + len(sources), MATCH_SIZE, MATCH_SIZE)
         return cls(255 - torch.from_numpy(np.ascontiguousarray(own)), features,
                    torch.as_tensor(np.asarray(codepoints, dtype=np.int64)))
 
     def __len__(self) -> int:
         return len(self.codepoints)
 
+    @property
+    def views(self) -> int:
+        """How many source fonts the glyphs are matched on."""
+        return self.features.shape[1] - 1
 
-def font_exemplars(target: FontSpec, target_geometry: Geometry, source: FontSpec, source_geometry: Geometry,
+
+def font_exemplars(target: FontSpec, target_geometry: Geometry, sources: list[tuple[FontSpec, Geometry]],
                    exclude=(), progress: bool = False) -> Exemplars:
-    """The target's own ideographs that the source font also draws, minus `exclude` (characters
-    being drawn that the font must not lend, e.g. evaluate's held-out ones), rendered at
-    target_geometry's size: the target's glyph and the source's at the same size."""
+    """The target's own ideographs that the primary source font (sources[0]) also draws, minus
+    `exclude` (characters being drawn that the font must not lend, e.g. evaluate's held-out ones),
+    rendered at target_geometry's size: the target's glyph and each source's (the primary's where
+    another source lacks the character, as render stores them)."""
     from fontgen.charsets import is_ideograph
 
     skip = set(exclude)
@@ -75,30 +87,41 @@ def font_exemplars(target: FontSpec, target_geometry: Geometry, source: FontSpec
     chars = sorted((chr(cp) for cp in cmap if chr(cp) not in skip and is_ideograph(chr(cp))),
                    key=lambda ch: (not 0x4E00 <= ord(ch) <= 0x9FFF, ord(ch)))
     chars = coverage_of(target, chars).present
-    chars = coverage_of(source, chars).present[:MAX_EXEMPLARS]
+    chars = coverage_of(sources[0][0], chars).present[:MAX_EXEMPLARS]
     size = target_geometry.image_size
-    own, drawn = GlyphRenderer(target, target_geometry), GlyphRenderer(source, source_geometry.resized(size))
-    images = np.empty((2, len(chars), size, size), dtype=np.uint8)
+    own = GlyphRenderer(target, target_geometry)
+    drawn = [GlyphRenderer(spec, geometry.resized(size)) for spec, geometry in sources]
+    has = [None] + [set(coverage_of(spec, chars).present) for spec, _ in sources[1:]]
+    images = np.empty((1 + len(sources), len(chars), size, size), dtype=np.uint8)
     for i, ch in enumerate(tqdm(chars, unit="glyph", desc="exemplars", disable=not progress, dynamic_ncols=True)):
-        images[0, i], images[1, i] = own.render(ch), drawn.render(ch)
-    return Exemplars.from_images(images[0], images[1], [ord(ch) for ch in chars])
+        images[0, i] = own.render(ch)
+        for v, renderer in enumerate(drawn):
+            images[1 + v, i] = renderer.render(ch) if v == 0 or ch in has[v] else images[1, i]
+    return Exemplars.from_images(images[0], images[1:], [ord(ch) for ch in chars])
 
 
 def _ink(images: np.ndarray) -> torch.Tensor:
     return (255 - torch.from_numpy(np.ascontiguousarray(images)).float()) / 255
 
 
-def _features(ink: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+def _views(sources: np.ndarray) -> np.ndarray:
+    return sources[None] if sources.ndim == 3 else sources
+
+
+def _features(ink: torch.Tensor, sources: np.ndarray) -> torch.Tensor:
+    """[N, 1 + V, MATCH_SIZE, MATCH_SIZE] from ink [N, S, S] and uint8 sources [V, N, *, *]."""
     small = lambda x: F.interpolate(x[:, None], size=(MATCH_SIZE, MATCH_SIZE), mode="area")[:, 0]  # noqa: E731
-    return torch.stack([small(ink), SOURCE_WEIGHT * small(source)], dim=1)
+    weights = [SOURCE_WEIGHT] + [OTHER_SOURCE_WEIGHT] * (len(sources) - 1)
+    return torch.stack([small(ink)] + [w * small(_ink(view)) for w, view in zip(weights, sources)], dim=1)
 
 
 def redraw(drawings: np.ndarray, sources: np.ndarray, codepoints, exemplars: Exemplars,
            bf16: bool | None = None, progress: bool = False) -> np.ndarray:
     """The drawings blended with their redrawing from the exemplars (the module docstring).
 
-    drawings: uint8 [Q, S, S] at the exemplars' size; sources: uint8 [Q, *, *], each drawing's
-    primary source glyph (any size: it is only matched at MATCH_SIZE); codepoints: Q ints, each
+    drawings: uint8 [Q, S, S] at the exemplars' size; sources: uint8 [V, Q, *, *], each drawing's
+    glyph in the exemplars' V source fonts, the primary first ([Q, *, *]: one source; any size: they
+    are only matched at MATCH_SIZE); codepoints: Q ints, each
     glyph's character, whose own exemplar (if the font has it) is never used. bf16: rank the
     candidates in bf16 (the winners' distances are fp32 again); None: where the CPU computes bf16 in
     hardware (1.4x faster there, docs/benchmarks.md round 8). Returns uint8 [Q, S, S].
@@ -112,8 +135,12 @@ def redraw(drawings: np.ndarray, sources: np.ndarray, codepoints, exemplars: Exe
     size = drawings.shape[-1]
     if exemplars.ink.shape[-1] != size:
         raise ValueError(f"exemplars are {exemplars.ink.shape[-1]} px, the drawings {size} px")
+    sources = _views(sources)
+    if len(sources) != exemplars.views:
+        raise ValueError(f"the exemplars are matched on {exemplars.views} source font(s), the drawings come with "
+                         f"{len(sources)}")
     ink = _ink(drawings)
-    features = _features(ink, _ink(sources))
+    features = _features(ink, sources)
     own = torch.as_tensor(np.asarray(codepoints, dtype=np.int64))
     dtype = torch.bfloat16 if bf16 else torch.float32
     threads = torch.get_num_threads()

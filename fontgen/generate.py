@@ -214,14 +214,13 @@ class Generation:
 
         style = self.style_entry(style_id)
         target = target or FontSpec(Path(style["path"]), int(style.get("face", 0)))
-        self.source_renderer  # noqa: B018 - checks that the source font is still there
-        return font_exemplars(target, self.output_geometry(style_id), self.source_spec, self.source_geometry,
-                              exclude, progress)
+        self.source_renderers  # noqa: B018 - checks that the source fonts are still there
+        return font_exemplars(target, self.output_geometry(style_id), self.sources, exclude, progress)
 
     def redraw(self, generated: np.ndarray, chars: list[str], sources: np.ndarray, exemplars,
                progress: bool = False) -> np.ndarray:
         """Each drawing blended with its redrawing from the font's own glyphs (fontgen.exemplars);
-        sources: the primary source's glyphs of `chars`."""
+        sources: `chars` in every source font, as render_views draws them."""
         from fontgen.exemplars import redraw
 
         return redraw(generated, sources, [ord(ch) for ch in chars], exemplars, progress=progress)
@@ -391,7 +390,7 @@ def generate_glyphs(job: GenerateJob, progress: bool = True, log=print) -> Gener
         if job.exemplars and len(weights) == 1:  # a blend of styles has no one font to lend glyphs
             bank = generation.exemplars(style_id, target, progress=progress)
             lent = len(bank)
-            generated = generation.redraw(generated, chars, sources, bank, progress)
+            generated = generation.redraw(generated, chars, views, bank, progress)
             log(f"redrawn from {lent} of {target}'s own glyphs")
         joined = 0
         if job.repair:

@@ -31,7 +31,7 @@ def _iou(a, b):
 @pytest.fixture(scope="module")
 def mincho_bank(sample_styles, sample_source):
     spec = sample_styles[MINCHO]
-    return font_exemplars(spec, _geometry(spec), sample_source, _geometry(sample_source), exclude=HELD_OUT)
+    return font_exemplars(spec, _geometry(spec), [(sample_source, _geometry(sample_source))], exclude=HELD_OUT)
 
 
 HELD_OUT = list("湖沸晴江治洗晒妨")  # characters whose components the sample Mincho has in other characters
@@ -72,6 +72,34 @@ def test_a_glyph_never_copies_its_own_character(sample_styles, sample_source):
     copied = redraw(drawing, source, [ord("一")], bank, bf16=False)
     real = _render(spec, chars[:1])
     assert _iou(copied, real)[0] > _iou(own, real)[0] + 0.05
+
+
+def test_every_source_font_is_matched_the_primary_standing_in_where_one_lacks_a_character(
+        sample_styles, sample_source, sample_chars):
+    """A second source font (the sample Song, which lacks ~22% of the characters) is a third channel of
+    every exemplar's match; where it lacks the character, the primary's glyph stands in (as render
+    stores it). A drawing must come with the same source fonts the bank was matched on."""
+    spec, song = sample_styles[MINCHO], sample_styles[9]
+    sources = [(sample_source, _geometry(sample_source)), (song, _geometry(song))]
+    bank = font_exemplars(spec, _geometry(spec), sources, exclude=HELD_OUT)
+    assert bank.views == 2 and bank.features.shape[1:] == (3, exemplars.MATCH_SIZE, exemplars.MATCH_SIZE)
+    song_has = set(open_font(song).getBestCmap())
+    chars = [chr(cp) for cp in bank.codepoints.tolist()]
+    lacking = [i for i, ch in enumerate(chars) if ord(ch) not in song_has]
+    having = [i for i, ch in enumerate(chars) if ord(ch) in song_has]
+    assert lacking and having
+    primary = bank.features[:, 1] / exemplars.SOURCE_WEIGHT
+    song_drawn = bank.features[:, 2] / exemplars.OTHER_SOURCE_WEIGHT
+    assert torch.allclose(song_drawn[lacking], primary[lacking])  # the primary's glyph stands in
+    assert (song_drawn[having] - primary[having]).abs().mean() > 0.01  # the Song's own drawing
+    drawing = _render(sample_styles[6], HELD_OUT)
+    views = np.stack([_render(sample_source, HELD_OUT), _render(song, HELD_OUT)])
+    codepoints = [ord(ch) for ch in HELD_OUT]
+    result = redraw(drawing, views, codepoints, bank, bf16=False)
+    real = _render(spec, HELD_OUT)
+    assert _iou(result, real).mean() > _iou(drawing, real).mean() + 0.02
+    with pytest.raises(ValueError, match="2 source font"):
+        redraw(drawing, views[0], codepoints, bank)
 
 
 def test_bf16_ranking_draws_what_fp32_draws(mincho_bank, sample_styles, sample_source):
