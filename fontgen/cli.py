@@ -82,7 +82,8 @@ def main() -> None:
 # === render ===
 @cli.command()
 @click.option("--source", "sources", metavar="FONT", multiple=True,
-              help="Content font (path, or path#N for face N of a collection). Give more than one and each is "
+              help="Content font (path, or path#N for face N of a collection; without #N, with one --target the "
+                   "face nearest its glyphs, else the face of the charset's region). Give more than one and each is "
                    "another drawing of every character: the model learns from all, generate averages them; the "
                    "first decides the characters. Default: the source of fonts_sample/.")
 @click.option("--target", "targets", metavar="FONT", multiple=True,
@@ -559,7 +560,9 @@ def evaluate(workdir: Workdir, run_dir, checkpoint, data, out, force, compare_ru
                    "sans, a serif, a Ming, a Song...): the one whose glyphs are nearest the target's own becomes "
                    "the primary, and up to three more that draw as much of what it lacks are further drawings of "
                    "each character, which the model learns from and generate averages (two Mincho fonts, four "
-                   "sources: display IoU 0.649 and 0.653 against 0.627 and 0.625 from the nearest alone). "
+                   "sources: display IoU 0.649 and 0.653 against 0.627 and 0.625 from the nearest alone). Of a "
+                   "collection named without #N, the face nearest the target's own glyphs is used (a Japanese "
+                   "Mincho learns from Noto Serif CJK JP, whose character forms are its own). "
                    "Default: the source of fonts_sample/ (800 common hanzi only: render says how much it can draw).")
 @click.option("--charset", metavar="NAME|FILE", default="gb2312-1", show_default=True,
               help="The characters the font should have (builtin name or UTF-8 text file).")

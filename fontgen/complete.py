@@ -127,7 +127,7 @@ def complete_font(job: CompleteJob, log=print, progress: bool = True) -> Complet
     job.target = choose_face(job.target, chars, log)
     if not job.sources:
         raise FontgenError("no source font given")
-    sources = [choose_face(s, chars, log) for s in job.sources]
+    sources = [render_step.choose_source_face(job.target, s, chars, log) for s in job.sources]
     for font in [job.target, *sources]:
         open_font(font)  # clear errors before anything is written
     sources = render_step.choose_sources(job.target, sources, chars, log=lambda line: log(f"complete: {line}"))

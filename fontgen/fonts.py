@@ -109,32 +109,44 @@ def charset_region(chars) -> str | None:
     return best[2] if best[0] >= 0.5 * len(chars) else None
 
 
+def collection_faces(spec: FontSpec) -> list[tuple[int, str, str | None]]:
+    """(index, family, region) of each face of a collection named without #N; [] for a face named
+    with #N, a single font, a collection of one, or a file that cannot be read (open_font says why)."""
+    if spec.face_given or not spec.path.is_file():
+        return []
+    with open(spec.path, "rb") as fh:
+        if fh.read(4) != b"ttcf":
+            return []
+    try:
+        faces = TTCollection(str(spec.path), lazy=True).fonts
+        described = [(i, family_name(f), face_region(f)) for i, f in enumerate(faces)]
+    except Exception:  # noqa: BLE001 - open_font says what is wrong with it later
+        return []
+    return described if len(described) > 1 else []
+
+
+def describe_choice(spec: FontSpec, faces, index: int, why: str) -> str:
+    """The line that says which face of a collection is used, why, and how to choose another."""
+    label = {i: f"#{i} {family}{f' ({region})' if region else ''}" for i, family, region in faces}
+    others = ", ".join(text for i, text in label.items() if i != index)
+    return (f"{spec.path} is a collection of {len(faces)} faces; using {label[index]}{why}. Others: {others}; "
+            f"write {spec.path}#N to choose")
+
+
 def choose_face(spec: FontSpec, chars, log=None) -> FontSpec:
     """For a collection named without #N: the face drawn for the charset's region, said aloud.
 
     Noto Sans CJK's face 0 is Japanese; a GB2312 user wants its Simplified Chinese face.
     Exact region first, then a face that names no region, then face 0.
     """
-    if spec.face_given or not spec.path.is_file():
-        return spec
-    with open(spec.path, "rb") as fh:
-        if fh.read(4) != b"ttcf":
-            return spec
-    try:
-        faces = TTCollection(str(spec.path), lazy=True).fonts
-        described = [(i, family_name(f), face_region(f)) for i, f in enumerate(faces)]
-    except Exception:  # noqa: BLE001 - open_font says what is wrong with it later
-        return spec
-    if len(described) < 2:
+    faces = collection_faces(spec)
+    if not faces:
         return spec
     wanted = charset_region(chars)
     rank = {wanted: 0, None: 1}
-    index, family, region = min(described, key=lambda d: (rank.get(d[2], 2), d[0]))
+    index = min(faces, key=lambda d: (rank.get(d[2], 2), d[0]))[0]
     if log is not None:
-        others = ", ".join(f"#{i} {f}{f' ({r})' if r else ''}" for i, f, r in described if i != index)
-        log(f"{spec.path} is a collection of {len(described)} faces; using #{index} {family}"
-            f"{f' ({region})' if region else ''}{f' for the {wanted} characters' if wanted else ''}. Others: "
-            f"{others}; write {spec.path}#N to choose")
+        log(describe_choice(spec, faces, index, f" for the {wanted} characters" if wanted else ""))
     return FontSpec(spec.path, index)
 
 

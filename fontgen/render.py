@@ -18,8 +18,8 @@ from fontgen import dataset
 from fontgen.charsets import load_charset, unique_chars
 from fontgen.errors import FontgenError
 from fontgen.files import check_output_folder
-from fontgen.fonts import (Coverage, FontSpec, Geometry, GlyphRenderer, choose_face, coverage_of, family_name,
-                           file_sha256, open_font, renderer_for)
+from fontgen.fonts import (Coverage, FontSpec, Geometry, GlyphRenderer, choose_face, collection_faces, coverage_of,
+                           describe_choice, family_name, file_sha256, open_font, renderer_for)
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "fonts_sample"
 CHUNK = 128
@@ -125,10 +125,13 @@ def render_dataset(job: RenderJob, progress: bool = True, log=print) -> RenderRe
         raise FontgenError(f"style ids must be unique, got {ids}")
 
     job.out = check_output_folder(job.out, "dataset", job.force)
-    job.source = choose_face(job.source, job.chars, log)
-    job.more_sources = [choose_face(spec, job.chars, log) for spec in job.more_sources]
     for target in job.targets:
         target.spec = choose_face(target.spec, job.chars, log)
+    if len(job.targets) == 1:  # one font's style: the face of each source collection nearest it
+        job.source, *job.more_sources = [choose_source_face(job.targets[0].spec, spec, job.chars, log)
+                                         for spec in [job.source, *job.more_sources]]
+    else:
+        job.source, *job.more_sources = [choose_face(spec, job.chars, log) for spec in [job.source, *job.more_sources]]
 
     def describe(spec: FontSpec) -> dataset.FontEntry:
         font = open_font(spec)
@@ -353,6 +356,27 @@ def rank_sources(target: FontSpec, candidates: list[FontSpec], chars: list[str],
                                       float(np.abs(drawn - truth).mean() / 255)))
     most = max(c.draws for c in ranked)
     return sorted(ranked, key=lambda c: (c.draws < COVERAGE_KEPT * most, c.distance))
+
+
+def choose_source_face(target: FontSpec, spec: FontSpec, chars: list[str], log=print) -> FontSpec:
+    """For a source collection named without #N: the face whose glyphs are nearest the target's own
+    (`rank_sources`), said aloud; otherwise `spec` as given.
+
+    The regional faces of a CJK collection draw many characters in different forms (真, 戸, 骨).
+    A Japanese Mincho completed with GB2312 characters keeps its own Japanese forms, so it learns
+    from and is drawn from Noto Serif CJK's JP face, not the SC face the charset alone would pick
+    (IPAmincho's held-out display IoU 0.677 -> 0.692, docs/benchmarks.md round 9)."""
+    faces = collection_faces(spec)
+    if not faces:
+        return spec
+    try:
+        ranked = rank_sources(target, [FontSpec(spec.path, index) for index, _, _ in faces], chars)
+    except FontgenError:  # the target has none of the characters: complete says so on its own
+        return choose_face(spec, chars, log)
+    best = ranked[0]
+    log(describe_choice(spec, faces, best.font.face, f", nearest the target's own glyphs (distance {best.distance:.3f}; "
+                        + ", ".join(f"#{c.font.face} {c.distance:.3f}" for c in ranked[1:]) + ")"))
+    return best.font
 
 
 def choose_sources(target: FontSpec, candidates: list[FontSpec], chars: list[str], log=print) -> list[FontSpec]:

@@ -322,6 +322,37 @@ def test_a_collection_without_face_uses_the_face_of_the_charset_region(tmp_path,
     assert json.loads((tmp_path / "b" / "manifest.json").read_text(encoding="utf-8"))["styles"][0]["face"] == 0
 
 
+def test_a_source_collection_without_face_uses_the_face_nearest_the_one_target(tmp_path, sample_styles, sample_chars):
+    """Regional faces draw characters in different forms; a Japanese Mincho completed with GB2312
+    characters wants the face nearest its own glyphs, not the charset's. Here face 0 ("JP") is the
+    sample Song, face 1 ("SC") the sample Kai: for the Mincho the Song is nearer, whatever the charset."""
+    from fontTools.ttLib import TTCollection, TTFont
+
+    faces = []
+    for style, suffix in ((9, "JP"), (7, "SC")):
+        font = TTFont(str(sample_styles[style].path))
+        for record in font["name"].names:
+            if record.nameID in (1, 4, 16):
+                record.string = f"Test CJK {suffix}"
+        faces.append(font)
+    collection = TTCollection()
+    collection.fonts = faces
+    collection.save(str(tmp_path / "cjk.ttc"))
+    both = set(TTFont(str(sample_styles[9].path)).getBestCmap()) & set(TTFont(str(sample_styles[7].path)).getBestCmap())
+    chars = "".join(ch for ch in sample_chars if ord(ch) in both)[:40]
+    args = ["render", "--source", str(tmp_path / "cjk.ttc"), "--chars", chars, "--size", "64", "--workers", "1"]
+    result = CliRunner().invoke(cli, args + ["--target", str(sample_styles[14].path), "--out", str(tmp_path / "one")])
+    assert result.exit_code == 0, result.output
+    assert "using #0 Test CJK JP (ja), nearest the target's own glyphs" in result.output
+    assert json.loads((tmp_path / "one" / "manifest.json").read_text(encoding="utf-8"))["source"]["face"] == 0
+    # several styles have no one font to be near: the charset's region decides, as for a target
+    result = CliRunner().invoke(cli, args + ["--target", str(sample_styles[14].path), "--target", str(sample_styles[3].path),
+                                             "--out", str(tmp_path / "two")])
+    assert result.exit_code == 0, result.output
+    assert "using #1 Test CJK SC (zh-Hans) for the zh-Hans characters" in result.output
+    assert json.loads((tmp_path / "two" / "manifest.json").read_text(encoding="utf-8"))["source"]["face"] == 1
+
+
 def test_preview_is_worth_looking_at_with_one_style(tmp_path, sample_source, sample_styles, sample_chars):
     from PIL import Image
 
