@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -62,6 +63,10 @@ def cli(ctx: click.Context, workdir: Path, debug: bool) -> None:
     """
     ctx.obj = Workdir(workdir)
     ctx.meta["debug"] = debug
+    if not debug:
+        # fontTools warns about font-file quirks it works around (a Unix 'created' date, glyf padding)
+        # every time a font is opened, and a run opens each font hundreds of times
+        logging.getLogger("fontTools").setLevel(logging.ERROR)
 
 
 def main() -> None:

@@ -358,25 +358,46 @@ def rank_sources(target: FontSpec, candidates: list[FontSpec], chars: list[str],
     return sorted(ranked, key=lambda c: (c.draws < COVERAGE_KEPT * most, c.distance))
 
 
+FACE_SAMPLE = 600  # of the target's own characters (Noto CJK's faces draw ~3/4 of them differently)
+FACE_EVIDENCE = 20  # characters drawn differently by some face, below which the charset's region decides
+
+
 def choose_source_face(target: FontSpec, spec: FontSpec, chars: list[str], log=print) -> FontSpec:
     """For a source collection named without #N: the face whose glyphs are nearest the target's own
-    (`rank_sources`), said aloud; otherwise `spec` as given.
+    where the faces differ, said aloud; otherwise `spec` as given.
 
     The regional faces of a CJK collection draw many characters in different forms (真, 戸, 骨).
     A Japanese Mincho completed with GB2312 characters keeps its own Japanese forms, so it learns
     from and is drawn from Noto Serif CJK's JP face, not the SC face the charset alone would pick
-    (IPAmincho's held-out display IoU 0.677 -> 0.692, docs/benchmarks.md round 9)."""
+    (IPAmincho's held-out display IoU 0.677 -> 0.692, docs/benchmarks.md round 9). A character every
+    face draws alike says nothing, so only those some face draws differently are compared; if too few
+    are, or the target has none of the characters, the charset's region decides (choose_face)."""
     faces = collection_faces(spec)
     if not faces:
         return spec
-    try:
-        ranked = rank_sources(target, [FontSpec(spec.path, index) for index, _, _ in faces], chars)
-    except FontgenError:  # the target has none of the characters: complete says so on its own
+    own = coverage_of(target, chars).present
+    if not own:
         return choose_face(spec, chars, log)
-    best = ranked[0]
-    log(describe_choice(spec, faces, best.font.face, f", nearest the target's own glyphs (distance {best.distance:.3f}; "
-                        + ", ".join(f"#{c.font.face} {c.distance:.3f}" for c in ranked[1:]) + ")"))
-    return best.font
+    specs = [FontSpec(spec.path, index) for index, _, _ in faces]
+    sample = [own[i] for i in np.random.default_rng(0).permutation(len(own))[:FACE_SAMPLE]]
+    for face in specs:
+        sample = coverage_of(face, sample).present
+    if not sample:
+        return choose_face(spec, chars, log)
+    renderers = [renderer_for(face, SOURCE_SIZE) for face in specs]
+    drawn = np.stack([[renderer.render(ch) for ch in sample] for renderer in renderers]).astype(np.float32)
+    differs = (drawn != drawn[:1]).any(axis=(0, 2, 3))
+    if differs.sum() < FACE_EVIDENCE:  # AR PL UMing's faces differ on one character of 600
+        return choose_face(spec, chars, log)
+    own_renderer = renderer_for(target, SOURCE_SIZE)
+    truth = np.stack([own_renderer.render(ch) for ch, d in zip(sample, differs) if d])
+    distance = np.abs(drawn[:, differs] - truth.astype(np.float32)).mean(axis=(1, 2, 3)) / 255
+    order = np.argsort(distance, kind="stable")  # a tie goes to the earlier face (Noto's JP before its Mono JP)
+    best = specs[order[0]]
+    log(describe_choice(spec, faces, best.face, f", nearest the target's own glyphs on the {int(differs.sum())} of "
+                        f"{len(sample)} characters the faces draw differently (distance {distance[order[0]]:.3f}; "
+                        + ", ".join(f"#{specs[i].face} {distance[i]:.3f}" for i in order[1:]) + ")"))
+    return best
 
 
 def choose_sources(target: FontSpec, candidates: list[FontSpec], chars: list[str], log=print) -> list[FontSpec]:

@@ -322,22 +322,51 @@ def test_a_collection_without_face_uses_the_face_of_the_charset_region(tmp_path,
     assert json.loads((tmp_path / "b" / "manifest.json").read_text(encoding="utf-8"))["styles"][0]["face"] == 0
 
 
+def test_font_file_quirks_that_fonttools_works_around_are_not_repeated_at_every_open(tmp_path, sample_styles,
+                                                                                    sample_source):
+    """SetoFont's 'created' date is stored as a Unix time: fontTools warns on every open (to stderr,
+    through logging), and a complete run opens the font hundreds of times. The quirk is harmless;
+    --debug still shows it."""
+    import subprocess
+    import sys
+
+    from fontTools.ttLib import TTFont
+
+    font = TTFont(str(sample_styles[12].path))
+    font["head"].created = 1_000_000_000  # 2001 as Unix time: "seems very low" to fontTools
+    font.save(str(tmp_path / "quirky.ttf"))
+    args = ["render", "--source", str(sample_source.path), "--target", str(tmp_path / "quirky.ttf"), "--chars", "永国",
+            "--size", "64", "--workers", "1"]
+
+    def run(*extra):
+        return subprocess.run([sys.executable, "-m", "fontgen", *extra], capture_output=True, text=True, timeout=120)
+
+    quiet = run(*args, "--out", str(tmp_path / "a"))
+    assert quiet.returncode == 0, quiet.stderr
+    assert "timestamp" not in quiet.stdout + quiet.stderr
+    loud = run("--debug", *args, "--out", str(tmp_path / "b"))
+    assert loud.returncode == 0 and "'created' timestamp seems very low" in loud.stderr
+
+
 def test_a_source_collection_without_face_uses_the_face_nearest_the_one_target(tmp_path, sample_styles, sample_chars):
     """Regional faces draw characters in different forms; a Japanese Mincho completed with GB2312
     characters wants the face nearest its own glyphs, not the charset's. Here face 0 ("JP") is the
     sample Song, face 1 ("SC") the sample Kai: for the Mincho the Song is nearer, whatever the charset."""
     from fontTools.ttLib import TTCollection, TTFont
 
-    faces = []
-    for style, suffix in ((9, "JP"), (7, "SC")):
-        font = TTFont(str(sample_styles[style].path))
-        for record in font["name"].names:
-            if record.nameID in (1, 4, 16):
-                record.string = f"Test CJK {suffix}"
-        faces.append(font)
-    collection = TTCollection()
-    collection.fonts = faces
-    collection.save(str(tmp_path / "cjk.ttc"))
+    def collection(path, styles):
+        faces = []
+        for style, suffix in zip(styles, ("JP", "SC")):
+            font = TTFont(str(sample_styles[style].path))
+            for record in font["name"].names:
+                if record.nameID in (1, 4, 16):
+                    record.string = f"Test CJK {suffix}"
+            faces.append(font)
+        fonts = TTCollection()
+        fonts.fonts = faces
+        fonts.save(str(path))
+
+    collection(tmp_path / "cjk.ttc", (9, 7))
     both = set(TTFont(str(sample_styles[9].path)).getBestCmap()) & set(TTFont(str(sample_styles[7].path)).getBestCmap())
     chars = "".join(ch for ch in sample_chars if ord(ch) in both)[:40]
     args = ["render", "--source", str(tmp_path / "cjk.ttc"), "--chars", chars, "--size", "64", "--workers", "1"]
@@ -351,6 +380,12 @@ def test_a_source_collection_without_face_uses_the_face_nearest_the_one_target(t
     assert result.exit_code == 0, result.output
     assert "using #1 Test CJK SC (zh-Hans) for the zh-Hans characters" in result.output
     assert json.loads((tmp_path / "two" / "manifest.json").read_text(encoding="utf-8"))["source"]["face"] == 1
+    # faces that draw every character alike give nothing to judge by: the charset's region again
+    collection(tmp_path / "same.ttc", (9, 9))
+    args[2] = str(tmp_path / "same.ttc")
+    result = CliRunner().invoke(cli, args + ["--target", str(sample_styles[14].path), "--out", str(tmp_path / "same")])
+    assert result.exit_code == 0, result.output
+    assert "using #1 Test CJK SC (zh-Hans) for the zh-Hans characters" in result.output
 
 
 def test_preview_is_worth_looking_at_with_one_style(tmp_path, sample_source, sample_styles, sample_chars):
