@@ -293,24 +293,29 @@ def test_render_says_how_much_of_what_a_target_lacks_the_source_can_draw(tmp_pat
     assert (entry["missing"], entry["missing_source_can_draw"]) == (missing, missing - 3)
 
 
-def test_a_collection_without_face_uses_the_face_of_the_charset_region(tmp_path, sample_source, sample_styles):
-    from fontTools.ttLib import TTCollection, TTFont
+def _regional_collection(path, fonts, family):
+    """A collection like Noto CJK's: face 0 named "<family> JP", face 1 "<family> SC"."""
+    from fontTools.ttLib import TTCollection
 
+    faces = []
+    for spec, suffix in zip(fonts, ("JP", "SC")):
+        font = TTFont(str(spec.path))
+        for record in font["name"].names:
+            if record.nameID in (1, 4, 16):
+                record.string = f"{family} {suffix}"
+        faces.append(font)
+    collection = TTCollection()
+    collection.fonts = faces
+    collection.save(str(path))
+
+
+def test_a_collection_without_face_uses_the_face_of_the_charset_region(tmp_path, sample_source, sample_styles):
     from fontgen.charsets import load_charset
     from fontgen.fonts import charset_region
 
     assert charset_region(load_charset("gb2312-1")) == "zh-Hans"
     assert charset_region(load_charset("big5")[:500]) == "zh-Hant"
-    faces = []
-    for suffix in ("JP", "SC"):  # like Noto Sans CJK: face 0 is the Japanese one
-        font = TTFont(str(sample_styles[7].path))
-        for record in font["name"].names:
-            if record.nameID in (1, 4, 16):
-                record.string = f"Test Kai {suffix}"
-        faces.append(font)
-    collection = TTCollection()
-    collection.fonts = faces
-    collection.save(str(tmp_path / "cjk.ttc"))
+    _regional_collection(tmp_path / "cjk.ttc", [sample_styles[7], sample_styles[7]], "Test Kai")
     args = ["render", "--source", str(sample_source.path), "--chars", "永国", "--size", "64", "--workers", "1"]
     result = CliRunner().invoke(cli, args + ["--target", str(tmp_path / "cjk.ttc"), "--out", str(tmp_path / "a")])
     assert result.exit_code == 0, result.output
@@ -329,8 +334,6 @@ def test_font_file_quirks_that_fonttools_works_around_are_not_repeated_at_every_
     --debug still shows it."""
     import subprocess
     import sys
-
-    from fontTools.ttLib import TTFont
 
     font = TTFont(str(sample_styles[12].path))
     font["head"].created = 1_000_000_000  # 2001 as Unix time: "seems very low" to fontTools
@@ -352,21 +355,7 @@ def test_a_source_collection_without_face_uses_the_face_nearest_the_one_target(t
     """Regional faces draw characters in different forms; a Japanese Mincho completed with GB2312
     characters wants the face nearest its own glyphs, not the charset's. Here face 0 ("JP") is the
     sample Song, face 1 ("SC") the sample Kai: for the Mincho the Song is nearer, whatever the charset."""
-    from fontTools.ttLib import TTCollection, TTFont
-
-    def collection(path, styles):
-        faces = []
-        for style, suffix in zip(styles, ("JP", "SC")):
-            font = TTFont(str(sample_styles[style].path))
-            for record in font["name"].names:
-                if record.nameID in (1, 4, 16):
-                    record.string = f"Test CJK {suffix}"
-            faces.append(font)
-        fonts = TTCollection()
-        fonts.fonts = faces
-        fonts.save(str(path))
-
-    collection(tmp_path / "cjk.ttc", (9, 7))
+    _regional_collection(tmp_path / "cjk.ttc", [sample_styles[9], sample_styles[7]], "Test CJK")
     both = set(TTFont(str(sample_styles[9].path)).getBestCmap()) & set(TTFont(str(sample_styles[7].path)).getBestCmap())
     chars = "".join(ch for ch in sample_chars if ord(ch) in both)[:40]
     args = ["render", "--source", str(tmp_path / "cjk.ttc"), "--chars", chars, "--size", "64", "--workers", "1"]
@@ -381,7 +370,7 @@ def test_a_source_collection_without_face_uses_the_face_nearest_the_one_target(t
     assert "using #1 Test CJK SC (zh-Hans) for the zh-Hans characters" in result.output
     assert json.loads((tmp_path / "two" / "manifest.json").read_text(encoding="utf-8"))["source"]["face"] == 1
     # faces that draw every character alike give nothing to judge by: the charset's region again
-    collection(tmp_path / "same.ttc", (9, 9))
+    _regional_collection(tmp_path / "same.ttc", [sample_styles[9], sample_styles[9]], "Test CJK")
     args[2] = str(tmp_path / "same.ttc")
     result = CliRunner().invoke(cli, args + ["--target", str(sample_styles[14].path), "--out", str(tmp_path / "same")])
     assert result.exit_code == 0, result.output
