@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from fontgen.fonts import FontSpec, Geometry, GlyphRenderer, coverage_of, open_font
+from fontgen.fonts import FontSpec, Geometry, GlyphRenderer, coverage_of, open_font, render_views
 
 MATCH_SIZE = 32  # px: drawings and exemplars are compared area-downsampled to this size
 WINDOW = 8  # px at MATCH_SIZE: a quarter of the glyph square
@@ -90,14 +90,10 @@ def font_exemplars(target: FontSpec, target_geometry: Geometry, sources: list[tu
     chars = coverage_of(sources[0][0], chars).present[:MAX_EXEMPLARS]
     size = target_geometry.image_size
     own = GlyphRenderer(target, target_geometry)
-    drawn = [GlyphRenderer(spec, geometry.resized(size)) for spec, geometry in sources]
-    has = [None] + [set(coverage_of(spec, chars).present) for spec, _ in sources[1:]]
-    images = np.empty((1 + len(sources), len(chars), size, size), dtype=np.uint8)
-    for i, ch in enumerate(tqdm(chars, unit="glyph", desc="exemplars", disable=not progress, dynamic_ncols=True)):
-        images[0, i] = own.render(ch)
-        for v, renderer in enumerate(drawn):
-            images[1 + v, i] = renderer.render(ch) if v == 0 or ch in has[v] else images[1, i]
-    return Exemplars.from_images(images[0], images[1:], [ord(ch) for ch in chars])
+    views = render_views([GlyphRenderer(spec, geometry.resized(size)) for spec, geometry in sources], chars,
+                         progress, desc="exemplars")
+    images = np.stack([own.render(ch) for ch in chars]) if chars else np.empty((0, size, size), dtype=np.uint8)
+    return Exemplars.from_images(images, views, [ord(ch) for ch in chars])
 
 
 def _ink(images: np.ndarray) -> torch.Tensor:

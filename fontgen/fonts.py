@@ -402,6 +402,22 @@ class GlyphRenderer:
         return np.asarray(image)
 
 
+def render_views(renderers: list[GlyphRenderer], chars, progress: bool = False, desc: str = "render") -> np.ndarray:
+    """uint8 [V, N, S, S]: each character in every source font (renderers of one image size, the
+    primary first); where another source lacks the character, the primary's glyph stands in, as
+    render stores them in a dataset."""
+    from tqdm import tqdm
+
+    has = [None] + [set(coverage_of(r.spec, chars).present) for r in renderers[1:]]
+    size = renderers[0].geometry.image_size
+    views = np.empty((len(renderers), len(chars), size, size), dtype=np.uint8)
+    for i, ch in enumerate(tqdm(chars, unit="glyph", desc=desc, disable=not progress, dynamic_ncols=True)):
+        views[0, i] = renderers[0].render(ch)
+        for v in range(1, len(renderers)):
+            views[v, i] = renderers[v].render(ch) if ch in has[v] else views[0, i]
+    return views
+
+
 def renderer_for(spec: FontSpec, image_size: int, margin: float = 0.0) -> GlyphRenderer:
     font = open_font(spec)
     return GlyphRenderer(spec, Geometry.for_font(font, image_size, margin))

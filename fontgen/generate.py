@@ -25,7 +25,8 @@ from fontgen.checkpoint import load_generator
 from fontgen.dataset import load_dataset
 from fontgen.errors import FontgenError
 from fontgen.files import check_output_folder, clean_stale_temps, temp_path
-from fontgen.fonts import FontSpec, Geometry, GlyphRenderer, choose_face, coverage_of, file_sha256, open_font
+from fontgen.fonts import (FontSpec, Geometry, GlyphRenderer, choose_face, coverage_of, file_sha256, open_font,
+                           render_views)
 from fontgen.images import from_model, glyph_sheet, ink_components, paged_sheets, to_model
 from fontgen.model import pick_device
 
@@ -191,12 +192,7 @@ class Generation:
     def render_views(self, chars: list[str]) -> np.ndarray:
         """uint8 [V, N, S, S]: each character in every source font, as render stored them (the
         primary's glyph where another source lacks the character)."""
-        primary = self.render_sources(chars)
-        views = [primary]
-        for (spec, _), renderer in zip(self.sources[1:], self.source_renderers[1:]):
-            has = set(coverage_of(spec, chars).present)
-            views.append(np.stack([renderer.render(ch) if ch in has else primary[i] for i, ch in enumerate(chars)]))
-        return np.stack(views)
+        return render_views(self.source_renderers, chars)
 
     def source_pieces(self, chars: list[str]) -> np.ndarray:
         """Pieces of ink of each character's source glyph, counted at display size (256 px, specks
