@@ -347,7 +347,8 @@ def rank_sources(target: FontSpec, candidates: list[FontSpec], chars: list[str],
         raise FontgenError(f"the source candidates share none of {target}'s own characters")
     compared = [shared[i] for i in np.random.default_rng(0).permutation(len(shared))[:sample]]
     # the same Geometry rules as render: each font in its own em box
-    truth = np.stack([renderer_for(target, SOURCE_SIZE).render(ch) for ch in compared]).astype(np.float32)
+    own_renderer = renderer_for(target, SOURCE_SIZE)
+    truth = np.stack([own_renderer.render(ch) for ch in compared]).astype(np.float32)
     ranked = []
     for candidate in candidates:
         renderer = renderer_for(candidate, SOURCE_SIZE)
