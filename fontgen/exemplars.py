@@ -3,11 +3,12 @@
 The generator puts most strokes within a pixel or two of their place but draws them soft, and it
 cannot know how this font draws a component in a character it has never seen. The font often
 does: CJK fonts build thousands of characters from a few hundred components, and the glyphs the
-font has show each one as its designer drew it. So every window of a drawing (a quarter of the
+font has show each one as its designer drew it. So every window of a drawing (three eighths of the
 glyph square, one every sixteenth) is matched against the same window of the font's own glyphs,
 each allowed to come from up to REACH away: the NEIGHBOURS whose drawing and source glyphs look
 most alike there (all compared at MATCH_SIZE px) are averaged, nearer ones weighing more, the
-windows are overlap-averaged into a whole glyph, and that is blended with the drawing (BLEND).
+windows are overlap-averaged into a whole glyph, each pixel taken mostly from the windows it lies
+in the middle of, and that is blended with the drawing (BLEND).
 
 A component the font has comes out as the font draws it; where no glyph has anything alike, the
 nearest windows still follow the drawing's strokes and the blend keeps the drawing at half its
@@ -15,7 +16,7 @@ weight, so a stroke the drawing has is never dropped for one it lacks. Matching 
 glyphs as well as the drawing finds the same component more often than the drawing alone, and on
 every source font the model learnt from more often than on the primary alone: each draws the
 character's structure a little differently, and a window alike in all of them is the same
-component. docs/benchmarks.md, rounds 8 and 9: IPAmincho's held-out display IoU 0.654 -> 0.67.
+component. docs/benchmarks.md, rounds 8 to 10: IPAmincho's held-out display IoU 0.654 -> 0.70.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from tqdm import tqdm
 from fontgen.fonts import FontSpec, Geometry, GlyphRenderer, coverage_of, open_font, render_views
 
 MATCH_SIZE = 32  # px: drawings and exemplars are compared area-downsampled to this size
-WINDOW = 8  # px at MATCH_SIZE: a quarter of the glyph square
+WINDOW = 12  # px at MATCH_SIZE: three eighths of the glyph square, room for a whole component
 STRIDE = 2  # px at MATCH_SIZE between windows
 REACH = 1  # px at MATCH_SIZE an exemplar window may come from away from the window's place (4 px at 128)
 NEIGHBOURS = 4
@@ -200,6 +201,10 @@ def _redraw_batch(ink: torch.Tensor, features: torch.Tensor, own: torch.Tensor, 
                                                 keep[..., None].expand(-1, -1, 2))
     total = torch.zeros_like(ink)
     cover = torch.zeros(size, size)
+    # a window's match speaks for its middle more than for its rim, which the next windows match
+    # better (a flat average blurs every stroke by the windows' spread: docs/benchmarks.md round 10)
+    ramp = torch.hann_window(window + 2, periodic=False)[1:-1]
+    taper = torch.outer(ramp, ramp)
     # every window of every exemplar as a strided view (no copy): [N, y, x, ...window]
     patches_at = exemplars.ink.unfold(1, window, 1).unfold(2, window, 1)
     features_at = bank.unfold(2, WINDOW, 1).unfold(3, WINDOW, 1).permute(0, 2, 3, 1, 4, 5)
@@ -213,6 +218,6 @@ def _redraw_batch(ink: torch.Tensor, features: torch.Tensor, own: torch.Tensor, 
         patches = patches_at[glyph, torch.round(place[..., 0] * scale).long(),
                              torch.round(place[..., 1] * scale).long()].float() / 255
         oy, ox = round(y * scale), round(x * scale)
-        total[:, oy:oy + window, ox:ox + window] += (weight[..., None, None] * patches).sum(1)
-        cover[oy:oy + window, ox:ox + window] += 1
-    return total / cover.clamp_min(1)
+        total[:, oy:oy + window, ox:ox + window] += taper * (weight[..., None, None] * patches).sum(1)
+        cover[oy:oy + window, ox:ox + window] += taper
+    return total / cover.clamp_min(1e-6)  # 0 where no window reaches (none at the sizes the model draws)

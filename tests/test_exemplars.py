@@ -53,7 +53,7 @@ def test_another_fonts_drawing_moves_towards_how_the_font_draws_it(mincho_bank, 
     source = _render(sample_source, HELD_OUT)
     result = redraw(drawing, source, [ord(ch) for ch in HELD_OUT], mincho_bank, bf16=False)
     before, after = _iou(drawing, real), _iou(result, real)
-    assert (after > before).all() and after.mean() > before.mean() + 0.02, (before, after)  # 0.41 -> 0.44
+    assert (after > before).all() and after.mean() > before.mean() + 0.02, (before, after)  # 0.41 -> 0.45
     # a blend, not a replacement: every stroke of the drawing keeps at least half its ink
     assert ((255 - result.astype(int)) >= 0.5 * (255 - drawing.astype(int)) - 2).all()
 
