@@ -3,8 +3,9 @@
 The generator puts most strokes within a pixel or two of their place but draws them soft, and it
 cannot know how this font draws a component in a character it has never seen. The font often
 does: CJK fonts build thousands of characters from a few hundred components, and the glyphs the
-font has show each one as its designer drew it. So every window of a drawing (three eighths of the
-glyph square, one every sixteenth) is matched against the same window of the font's own glyphs,
+font has show each one as its designer drew it. So every window of a drawing (a quarter of the
+glyph square, or five sixteenths where the font lends thousands of glyphs: `window_for`; one every
+sixteenth) is matched against the same window of the font's own glyphs,
 each allowed to come from up to REACH away: the NEIGHBOURS whose drawing and source glyphs look
 most alike there (all compared at MATCH_SIZE px) are averaged, nearer ones weighing more, the
 windows are overlap-averaged into a whole glyph, each pixel taken mostly from the windows it lies
@@ -16,7 +17,7 @@ weight, so a stroke the drawing has is never dropped for one it lacks. Matching 
 glyphs as well as the drawing finds the same component more often than the drawing alone, and on
 every source font the model learnt from more often than on the primary alone: each draws the
 character's structure a little differently, and a window alike in all of them is the same
-component. docs/benchmarks.md, rounds 8 to 10: IPAmincho's held-out display IoU 0.654 -> 0.70.
+component. docs/benchmarks.md, rounds 8 to 10: IPAmincho's 247 held-out drawings, IoU 0.669 -> 0.700.
 """
 
 from __future__ import annotations
@@ -31,7 +32,12 @@ from tqdm import tqdm
 from fontgen.fonts import FontSpec, Geometry, GlyphRenderer, coverage_of, open_font, render_views
 
 MATCH_SIZE = 32  # px: drawings and exemplars are compared area-downsampled to this size
-WINDOW = 12  # px at MATCH_SIZE: three eighths of the glyph square, room for a whole component
+# px at MATCH_SIZE, even (windows every STRIDE px then end at the glyph's edge): a quarter of the
+# glyph square; from LARGE_BANK lent glyphs on, whole components match often enough that a larger
+# window pays (docs/benchmarks.md round 10, IPAmincho: 560 lent, 8 beats 10 by 0.003 IoU; 1,500
+# even; 2,321 and 9,890, 10 beats 8 by 0.001 and 0.003; 12 breaks more strokes for 0.001 more)
+SMALL_WINDOW, LARGE_WINDOW = 8, 10
+LARGE_BANK = 2_000
 STRIDE = 2  # px at MATCH_SIZE between windows
 REACH = 1  # px at MATCH_SIZE an exemplar window may come from away from the window's place (4 px at 128)
 NEIGHBOURS = 4
@@ -95,6 +101,11 @@ def font_exemplars(target: FontSpec, target_geometry: Geometry, sources: list[tu
                          progress, desc="exemplars")
     images = np.stack([own.render(ch) for ch in chars]) if chars else np.empty((0, size, size), dtype=np.uint8)
     return Exemplars.from_images(images, views, [ord(ch) for ch in chars])
+
+
+def window_for(lent: int) -> int:
+    """The window (px at MATCH_SIZE) to match in a bank of `lent` glyphs."""
+    return LARGE_WINDOW if lent >= LARGE_BANK else SMALL_WINDOW
 
 
 def _ink(images: np.ndarray) -> torch.Tensor:
@@ -162,16 +173,17 @@ def _redraw_batch(ink: torch.Tensor, features: torch.Tensor, own: torch.Tensor, 
                   dtype: torch.dtype, bar: tqdm) -> torch.Tensor:
     count, size = len(ink), ink.shape[-1]
     scale = size / MATCH_SIZE
-    window = round(WINDOW * scale)  # px at full size
     bank, n = exemplars.features, len(exemplars)
-    last = MATCH_SIZE - WINDOW
+    w = window_for(n)  # px at MATCH_SIZE
+    window = round(w * scale)  # px at full size
+    last = MATCH_SIZE - w
     positions = [(y, x) for y in range(0, last + 1, STRIDE) for x in range(0, last + 1, STRIDE)]
     # the nearest so far at each position: score = query . exemplar - |exemplar|^2 / 2 (larger is nearer)
     best_score = torch.full((len(positions), count, NEIGHBOURS), -float("inf"), dtype=dtype)
     best_glyph = torch.zeros((len(positions), count, NEIGHBOURS), dtype=torch.long)
     best_place = torch.zeros((len(positions), count, NEIGHBOURS, 2), dtype=torch.long)
-    queries = torch.stack([features[:, :, y:y + WINDOW, x:x + WINDOW].reshape(count, -1) for y, x in positions])
-    half_norms = 0.5 * F.avg_pool2d((bank * bank).sum(1, keepdim=True), WINDOW, stride=1)[:, 0] * WINDOW * WINDOW
+    queries = torch.stack([features[:, :, y:y + w, x:x + w].reshape(count, -1) for y, x in positions])
+    half_norms = 0.5 * F.avg_pool2d((bank * bank).sum(1, keepdim=True), w, stride=1)[:, 0] * w * w
     # score = [query, -1] . [exemplar, |exemplar|^2 / 2]: one matrix product, no bias to broadcast
     low_queries = torch.cat([queries, -torch.ones(len(positions), count, 1)], dim=2).to(dtype)
     low_bank = bank.to(dtype)
@@ -186,7 +198,7 @@ def _redraw_batch(ink: torch.Tensor, features: torch.Tensor, own: torch.Tensor, 
                      if (py - dy, px - dx) in index_of]
             if not users:
                 continue
-            candidates = torch.cat([low_bank[:, :, py:py + WINDOW, px:px + WINDOW].reshape(n, -1),
+            candidates = torch.cat([low_bank[:, :, py:py + w, px:px + w].reshape(n, -1),
                                     half_norms[:, py, px, None].to(dtype)], dim=1).T.contiguous()
             for user in users:
                 score = low_queries[user] @ candidates
@@ -207,7 +219,7 @@ def _redraw_batch(ink: torch.Tensor, features: torch.Tensor, own: torch.Tensor, 
     taper = torch.outer(ramp, ramp)
     # every window of every exemplar as a strided view (no copy): [N, y, x, ...window]
     patches_at = exemplars.ink.unfold(1, window, 1).unfold(2, window, 1)
-    features_at = bank.unfold(2, WINDOW, 1).unfold(3, WINDOW, 1).permute(0, 2, 3, 1, 4, 5)
+    features_at = bank.unfold(2, w, 1).unfold(3, w, 1).permute(0, 2, 3, 1, 4, 5)
     for i, (y, x) in enumerate(positions):
         glyph, place = best_glyph[i], best_place[i]
         # the winners' squared distances in fp32; nearer neighbours weigh more, on the nearest's scale

@@ -118,3 +118,25 @@ def test_too_few_exemplars_leave_the_drawing_as_it_is(sample_styles, sample_sour
     assert len(few) <= exemplars.NEIGHBOURS
     drawing = _render(sample_styles[6], ["永"])
     assert np.array_equal(redraw(drawing, _render(sample_source, ["永"]), [ord("永")], few), drawing)
+
+
+@pytest.mark.parametrize("window", [exemplars.SMALL_WINDOW, exemplars.LARGE_WINDOW, 12])
+@pytest.mark.parametrize("size", [64, 96, 128])
+def test_the_lent_windows_cover_every_pixel_at_every_window_size(window, size, monkeypatch):
+    """At every window size the bank's size may pick and every model size, the windows tile the whole
+    glyph square: a pixel no window reaches would come back as paper. A bank all ink, a drawing all
+    ink: all ink."""
+    monkeypatch.setattr(exemplars, "window_for", lambda lent: window)
+    bank = Exemplars.from_images(np.zeros((8, size, size), dtype=np.uint8), np.zeros((8, 8, 8), dtype=np.uint8),
+                                 range(8))
+    result = redraw(np.zeros((2, size, size), dtype=np.uint8), np.zeros((2, 8, 8), dtype=np.uint8), [-1, -2],
+                    bank, bf16=False)
+    assert result.max() == 0
+
+
+def test_the_window_grows_with_the_bank():
+    """A quarter of the glyph for a few hundred lent glyphs, larger for thousands (whole components
+    match only in a large bank); even, so that windows every STRIDE px end at the glyph's edge."""
+    sizes = [exemplars.window_for(n) for n in (0, 300, 1_000, 3_000, 10_000, 100_000)]
+    assert sizes == sorted(sizes) and sizes[0] == exemplars.SMALL_WINDOW == exemplars.MATCH_SIZE // 4
+    assert sizes[-1] > sizes[0] and all(size % exemplars.STRIDE == 0 for size in sizes)
