@@ -120,7 +120,7 @@ def test_too_few_exemplars_leave_the_drawing_as_it_is(sample_styles, sample_sour
     assert np.array_equal(redraw(drawing, _render(sample_source, ["永"]), [ord("永")], few), drawing)
 
 
-@pytest.mark.parametrize("window", [exemplars.SMALL_WINDOW, exemplars.LARGE_WINDOW, 12])
+@pytest.mark.parametrize("window", [exemplars.SMALL_WINDOW, exemplars.LARGE_WINDOW])
 @pytest.mark.parametrize("size", [64, 96, 128])
 def test_the_lent_windows_cover_every_pixel_at_every_window_size(window, size, monkeypatch):
     """At every window size the bank's size may pick and every model size, the windows tile the whole
