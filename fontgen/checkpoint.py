@@ -8,6 +8,7 @@ dicts (so ``torch.load(weights_only=True)`` reads it and no pickle code ever run
     generator, discriminator             state dicts
     optimizer_g, optimizer_d             Adam state dicts
     step, epoch           training progress (step = optimizer steps done)
+    train_seconds         training time so far, over resumes (what --time-limit counts; 0 if absent)
     rng                   RNG states as uint8 tensors (torch CPU/CUDA, numpy, python, augmentation)
     styles                the dataset's style table (list of dicts: id, name, font, geometry)
     source                the source (content) font entry with its geometry

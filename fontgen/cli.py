@@ -156,11 +156,16 @@ def render(workdir: Workdir, sources, targets, charset, chars, size, margin, val
               help="Size/batch/steps/width defaults (default auto): full = 256 px, ngf/ndf 64, batch 64, 50000 steps, "
                    "perceptual 0.02 (a GPU); cpu = 64 px, ngf 16, ndf 8, no dropout, batch 16, 12000 steps (35 "
                    "passes, at least 5000, over a smaller dataset such as one font's), lr 1e-3 falling to 0 over the "
-                   "second half, stroke weight 4, IoU weight 100, FiLM, constancy and perceptual off "
-                   "(about 15 minutes on 2 cores); tiny = a smoke test. auto: full on CUDA, cpu on a CPU. Explicit options "
+                   "second half, stroke weight 4, IoU weight 100, FiLM, constancy and perceptual off, "
+                   "at most 15 minutes of training (--time-limit); tiny = a smoke test. auto: full on CUDA, cpu on a CPU. Explicit options "
                    "below override the preset.")
 @click.option("--steps", type=int, help="Total optimizer steps of the run (a resumed run continues up to it). "
               "Default: from the preset, or the resumed checkpoint's.")
+@click.option("--time-limit", type=float, metavar="MINUTES",
+              help="Train for at most this many minutes: when this machine's speed would take longer, the run "
+                   "ends at the steps that fit, its lr decay with it (a resumed run counts its earlier minutes). "
+                   "Default: 15 with the cpu preset unless --steps is given (the demo stays under 20 minutes on "
+                   "a slow day), else none; 0: none.")
 @click.option("--batch-size", type=int, help="Images per step (per process under torchrun). Default: from the preset.")
 @click.option("--image-size", type=int, help="Model resolution (64-512, power of two, or 192/384); the data is "
               "resized on the device if it differs. Default: from the preset.")
@@ -248,7 +253,7 @@ def render(workdir: Workdir, sources, targets, charset, chars, size, margin, val
               help="[default: 10] Also write checkpoint.pt when this many minutes passed since the last (0: off).")
 @click.option("--seed", type=int, help="Seed of weights, data order, dropout. Default: 0 (or the resumed run's).")
 @click.pass_obj
-def train(workdir: Workdir, data, run_dir, preset, steps, batch_size, image_size, device, bf16, resume, init_from,
+def train(workdir: Workdir, data, run_dir, preset, steps, time_limit, batch_size, image_size, device, bf16, resume, init_from,
           freeze_encoder, l1_weight, stroke_weight, iou_weight, const_weight, perceptual_weight, category_weight, vgg_weights,
           const_target,
           perceptual_every, d_steps, grad_clip, warmup_steps, lr, lr_schedule, lr_decay_steps, ema, ngf, ndf, dropout,
@@ -271,7 +276,7 @@ def train(workdir: Workdir, data, run_dir, preset, steps, batch_size, image_size
 
     config = train_step.TrainConfig(
         data=data, default_data=workdir.data, runs_dir=workdir.runs, run=run_dir, preset=preset, device=device, bf16=bf16,
-        steps=steps,
+        steps=steps, time_limit=time_limit,
         batch_size=batch_size, image_size=image_size, ngf=ngf, ndf=ndf, dropout=dropout, norm=norm, self_attention=self_attention,
         style_film=style_film, spectral_norm=spectral_norm, resume=resume, init_from=init_from, freeze_encoder=freeze_encoder,
         l1_weight=l1_weight, stroke_weight=stroke_weight, iou_weight=iou_weight, const_weight=const_weight,

@@ -35,6 +35,7 @@ run that has a checkpoint):
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import copy
 import dataclasses
@@ -73,7 +74,8 @@ DEFAULTS = {"gan_weight": 1.0, "l1_weight": 100.0, "stroke_weight": 0.0, "iou_we
             "const_target": "fake", "perceptual_every": 1, "d_steps": 1, "grad_clip": 0.0, "warmup_steps": 0,
             "lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "lr_schedule": 0, "lr_decay_steps": 0, "ema": 0.0,
             "augment": False, "freeze_encoder": False,
-            "seed": 0, "compile": False, "sample_every": 500, "checkpoint_every": 1000, "checkpoint_minutes": 10.0}
+            "seed": 0, "compile": False, "sample_every": 500, "checkpoint_every": 1000, "checkpoint_minutes": 10.0,
+            "time_limit": 0.0}
 # About this machine, not the run: never taken from a checkpoint (None: chosen by the device).
 MACHINE_FIELDS = ("device", "bf16", "channels_last", "compile", "threads", "deterministic")
 # Every option a resumed run takes back from its checkpoint.
@@ -81,7 +83,7 @@ RESUME_FIELDS = MODEL_FIELDS + tuple(name for name in ("preset", "steps", "batch
                                                        "vgg_weights", *DEFAULTS) if name not in MACHINE_FIELDS)
 # Options a resumed run may change (how long it runs, how often it saves, where a file is); the others
 # decide what the run learns and must match the checkpoint.
-CHANGEABLE_ON_RESUME = {"steps", "vgg_weights", "sample_every", "checkpoint_every", "checkpoint_minutes"}
+CHANGEABLE_ON_RESUME = {"steps", "vgg_weights", "sample_every", "checkpoint_every", "checkpoint_minutes", "time_limit"}
 
 PRESETS = {
     # smoke tests: seconds on a laptop CPU
@@ -105,10 +107,13 @@ PRESETS = {
     # A small dataset (one font of ~2,300 glyphs, what `fontgen complete` trains on) has learnt all it
     # will after ~35 passes: IPAmincho's held-out display IoU is 0.616 at 5,000 steps and 0.614 at
     # 12,000 (docs/benchmarks.md, round 5), so the run stops there, 8 minutes sooner.
+    # The same 12,000 steps took 14.7 to 21.2 minutes on this shared 2-core host on different days, so
+    # the preset also stops within 15 minutes of training (--time-limit; not when --steps is given): on
+    # a slow day the run is cut to the steps that fit and its lr decay moves with the new end.
     "cpu": {"image_size": 64, "ngf": 16, "ndf": 8, "dropout": 0.0, "batch_size": 16,
             "steps": lambda cfg, ds: min(12000, max(5000, CPU_PASSES * len(ds.pair_indices("train")) // cfg.batch_size)),
             "perceptual_weight": 0.0, "stroke_weight": 4.0, "iou_weight": 100.0, "const_weight": 0.0, "lr": 1e-3,
-            "lr_decay_steps": lambda cfg, ds: cfg.steps // 2, "style_film": True},
+            "lr_decay_steps": lambda cfg, ds: cfg.steps // 2, "style_film": True, "time_limit": 15.0},
     # the zi2zi model: 256 px, ngf/ndf 64 (one GPU)
     "full": {"image_size": 256, "ngf": 64, "ndf": 64, "batch_size": 64, "steps": 50000, "perceptual_weight": 0.02},
 }
@@ -171,6 +176,7 @@ class TrainConfig:
     sample_every: int | None = None
     checkpoint_every: int | None = None
     checkpoint_minutes: float | None = None  # also checkpoint when this much time passed since the last one
+    time_limit: float | None = None  # minutes of training the run may take; fewer steps if needed (0: none)
     threads: int | None = None  # CPU threads for torch (None: all cores but one); about this machine
     deterministic: bool = False  # deterministic kernels, no cudnn autotuning (exact repeats, slower)
     seed: int | None = None
@@ -396,7 +402,9 @@ class Trainer:
 
     def say(self, message: str) -> None:
         if self.rank == 0 and self._log is not None:
-            self._log(message)
+            bar = getattr(self, "bar", None)  # a line said mid-run goes above the progress bar, not into it
+            with bar.external_write_mode(file=sys.stderr) if bar is not None else nullcontext():
+                self._log(message)
 
     # ---- setup -------------------------------------------------------------------------
 
@@ -420,6 +428,7 @@ class Trainer:
     def _resolve_settings(self, dataset: GlyphDataset, reference: dict | None, fill: tuple, device) -> str:
         """Fill every option not given: from the checkpoint (`fill`), then the preset, then DEFAULTS."""
         cfg = self.cfg
+        steps_given, limit_given = cfg.steps is not None, cfg.time_limit is not None
         if reference is not None:
             saved = dict(reference.get("train_config", {}))
             saved.update(ModelConfig.from_dict(reference["model_config"]).to_dict())
@@ -432,6 +441,8 @@ class Trainer:
                     # an option newer than the run (--iou-weight, --lr-decay-steps, ...): as the run was trained,
                     # off, whatever today's preset says
                     setattr(cfg, name, DEFAULTS[name])
+        if steps_given and not limit_given:
+            cfg.time_limit = 0.0  # the steps asked for, all of them, however long they take
         preset = cfg.preset or "auto"
         if preset == "auto":
             preset = "full" if device.type == "cuda" else "cpu"
@@ -453,7 +464,7 @@ class Trainer:
         if cfg.const_target not in ("fake", "real"):
             raise FontgenError(f"--const-target must be fake or real, got {cfg.const_target!r}")
         for name in ("l1_weight", "stroke_weight", "iou_weight", "const_weight", "perceptual_weight", "category_weight", "gan_weight",
-                     "grad_clip", "warmup_steps", "lr_schedule", "lr_decay_steps", "checkpoint_minutes"):
+                     "grad_clip", "warmup_steps", "lr_schedule", "lr_decay_steps", "checkpoint_minutes", "time_limit"):
             if getattr(cfg, name) < 0:
                 raise FontgenError(f"--{name.replace('_', '-')} must not be negative")
         if not cfg.lr > 0:
@@ -636,7 +647,8 @@ class Trainer:
         self.say(f"fontgen train: {self._origin} on {self.device}"
                  f"{'' if self.cuda else f' ({self.threads} threads)'}"
                  f"{f' x{self.world} processes' if self.world > 1 else ''}: {mc.image_size} px, ngf {mc.ngf}, "
-                 f"ndf {mc.ndf}, batch {cfg.batch_size}{' per process' if self.world > 1 else ''}, {cfg.steps} steps "
+                 f"ndf {mc.ndf}, batch {cfg.batch_size}{' per process' if self.world > 1 else ''}, {cfg.steps} steps"
+                 f"{f' (at most {cfg.time_limit:g} minutes)' if cfg.time_limit > 0 else ''} "
                  f"({len(self.train_rows)} training pairs, {self.steps_per_epoch} steps/epoch)"
                  f"{', bf16' if self.bf16 else ''}, perceptual weight {cfg.perceptual_weight}")
         if ds.image_size != mc.image_size:
@@ -695,6 +707,7 @@ class Trainer:
                                       betas=betas)
         self.opt_d = torch.optim.Adam(self.D_raw.parameters(), lr=cfg.lr, betas=betas)
         self.start_step = 0
+        self.seconds_before = 0.0  # training time of the run before this process (a resumed run's)
         state = self.resume_state
         if state is None:
             return
@@ -705,6 +718,7 @@ class Trainer:
             raise FontgenError(f"cannot resume: the optimizer state does not fit ({exc}); "
                                "was the checkpoint trained with other --freeze-encoder?") from None
         self.start_step = int(state["step"])
+        self.seconds_before = float(state.get("train_seconds", 0.0))
         self._restore_rng(state.get("rng", {}))
 
     def _wrap_models(self) -> None:
@@ -745,9 +759,13 @@ class Trainer:
         elif self.start_step == 0 and log_path.exists():
             log_path.unlink()
         self.log_file = open(log_path, "a", encoding="utf-8")
-        (self.run_dir / "train_config.json").write_text(
-            json.dumps({"train": self.cfg.to_dict(), "model": self.model_config.to_dict()}, indent=1) + "\n",
-            encoding="utf-8")
+        self._write_config()
+
+    def _write_config(self) -> None:
+        if self.rank == 0:
+            (self.run_dir / "train_config.json").write_text(
+                json.dumps({"train": self.cfg.to_dict(), "model": self.model_config.to_dict()}, indent=1) + "\n",
+                encoding="utf-8")
 
     # ---- checkpoint state --------------------------------------------------------------
 
@@ -808,6 +826,7 @@ class Trainer:
             "optimizer_d": self.opt_d.state_dict(),
             "step": step,
             "epoch": step // self.steps_per_epoch,
+            "train_seconds": self.train_seconds(),
             "rng": self._rng_state(),
             "styles": [s.to_dict() for s in ds.styles],
             "source": ds.source_font.to_dict(),
@@ -1054,15 +1073,57 @@ class Trainer:
                      f"this run ({ips_avg:.1f} images/s, was {self._best_ips:.1f}); is another process using the "
                      f"{'GPU' if self.cuda else 'CPU'}?{hint}")
 
-    def _should(self, stop: bool, due: bool) -> tuple[bool, bool]:
-        """(stop, checkpoint due) agreed by every process, so all of them save the same step."""
+    def _should(self, stop: bool, due: bool, planned: int) -> tuple[bool, bool, int]:
+        """(stop, checkpoint due, planned steps) agreed by every process, so all of them save the same
+        step and end together: any process's stop or due, the fewest planned steps."""
         if not self.distributed:
-            return stop, due
+            return stop, due, planned
         import torch.distributed as dist
 
-        flags = torch.tensor([float(stop), float(due)], device=self.device)
-        dist.all_reduce(flags)
-        return bool(flags[0] > 0), bool(flags[1] > 0)
+        flags = torch.tensor([float(stop), float(due), -float(planned)], dtype=torch.float64, device=self.device)
+        dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+        return bool(flags[0] > 0), bool(flags[1] > 0), int(-flags[2])
+
+    # ---- the time limit ----------------------------------------------------------------
+
+    TIME_PLAN_AFTER = 20  # steps of this process before its speed is trusted
+    SPEED_WINDOW = 1000  # steps the speed is measured over (a slower spell shows within it)
+
+    def train_seconds(self) -> float:
+        """Seconds the run has trained, over all its processes' lives (what --time-limit counts)."""
+        started = getattr(self, "_loop_started", None)
+        return self.seconds_before + (time.monotonic() - started if started is not None else 0.0)
+
+    def _planned_steps(self, step: int) -> int:
+        """The steps the time limit leaves room for at this machine's recent speed (never more than planned)."""
+        cfg = self.cfg
+        if cfg.time_limit <= 0:
+            return cfg.steps
+        now = time.monotonic()
+        self._speed_marks.append((step, now))
+        if step - self.start_step < self.TIME_PLAN_AFTER:
+            return cfg.steps
+        first_step, first_time = self._speed_marks[0]
+        steps_per_s = (step - first_step) / max(now - first_time, 1e-9)
+        left_s = cfg.time_limit * 60 - self.train_seconds()
+        return min(cfg.steps, step + max(0, int(steps_per_s * left_s)))
+
+    def _cut_steps(self, step: int, planned: int) -> None:
+        """End the run at `planned` (< cfg.steps) with its lr decay reaching 0 there: the decay shrinks
+        in proportion, and, once under way, continues from the lr it has now (no jump)."""
+        cfg = self.cfg
+        if self._planned_from is None:
+            self._planned_from = cfg.steps
+            rate = (step - self._speed_marks[0][0]) / max(time.monotonic() - self._speed_marks[0][1], 1e-9)
+            self.say(f"fontgen train: at {rate:.1f} steps/s the {cfg.time_limit:g}-minute limit (--time-limit) "
+                     f"leaves room for {planned} of {cfg.steps} steps; the run ends there, its lr decay with it")
+        if cfg.lr_decay_steps > 0:
+            lr_factor = min(1.0, (cfg.steps - step) / cfg.lr_decay_steps)  # > 0: planned >= step, cfg.steps > planned
+            cfg.lr_decay_steps = max(1, round(min(cfg.lr_decay_steps * planned / cfg.steps,
+                                                  (planned - step) / lr_factor)))
+        cfg.steps = planned
+        self.bar.total = planned
+        self._write_config()
 
     def _loop(self) -> Path:
         from tqdm import tqdm
@@ -1075,6 +1136,10 @@ class Trainer:
             self.say(f"fontgen train: {self.ckpt_path} is already at step {step} of {total}; nothing to do "
                      "(pass a larger --steps to continue)")
             return self.ckpt_path
+        if 0 < cfg.time_limit * 60 <= self.seconds_before:
+            self.say(f"fontgen train: {self.ckpt_path} has trained its {cfg.time_limit:g} minutes (--time-limit) at "
+                     f"step {step}; nothing to do (pass --steps, and --time-limit if you want one, to continue)")
+            return self.ckpt_path
         if step > 0:
             self.say(f"fontgen train: resuming {self.run_dir} at step {step}")
         self.G_raw.train()
@@ -1082,29 +1147,31 @@ class Trainer:
         self._refreeze()
         restore_signals = self._catch_stop_signals()
         try:
-            return self._steps(step, total, tqdm)
+            return self._steps(step, tqdm)
         finally:
             restore_signals()
 
-    def _steps(self, step: int, total: int, tqdm) -> Path:
+    def _steps(self, step: int, tqdm) -> Path:
         """The loop. On CUDA a step's losses are copied to the host while the next step runs and
         logged one step late, so the GPU never waits for the log; every sample or checkpoint
         first logs what is pending (a diverged step is never saved)."""
         cfg = self.cfg
-        self.bar = tqdm(total=total, initial=step, unit="step", desc="train", dynamic_ncols=True,
+        self.bar = tqdm(total=cfg.steps, initial=step, unit="step", desc="train", dynamic_ncols=True,
                         disable=not cfg.progress or self.rank != 0, file=sys.stderr)
         feed = self.feed
         batch = self._pool.submit(feed.load_rows, feed.batch_rows(step), step) if self._pool is not None else None
         self._ips_avg = None
         t_last = time.perf_counter()
-        self._saved_at = time.monotonic()
+        self._saved_at = self._loop_started = time.monotonic()
+        self._speed_marks = collections.deque(maxlen=self.SPEED_WINDOW)
+        self._planned_from = None  # the steps planned before the time limit cut them
         unlogged = None  # (step, names, losses on the host, copy-done event, images/s)
         try:
-            while step < total:
+            while step < cfg.steps:
                 if batch is not None:
                     host = batch.result()
                     batch = (self._pool.submit(feed.load_rows, feed.batch_rows(step + 1), step + 1)
-                             if step + 1 < total else None)
+                             if step + 1 < cfg.steps else None)
                 else:
                     host = feed.load_rows(feed.batch_rows(step), step)
                 real_a, real_b, labels = feed.to_device(*host, augment=cfg.augment)
@@ -1121,10 +1188,13 @@ class Trainer:
                 if unlogged is not None:
                     self._log_step(*unlogged)
                 unlogged = (step, names, *self._to_host(values), ips)
-                stop, due = self._should(self._stop_signal is not None,
-                                         0 < cfg.checkpoint_minutes * 60 <= time.monotonic() - self._saved_at)
-                sample = step % cfg.sample_every == 0 or step == total
-                save = stop or due or step % cfg.checkpoint_every == 0 or step == total
+                stop, due, planned = self._should(self._stop_signal is not None,
+                                                  0 < cfg.checkpoint_minutes * 60 <= time.monotonic() - self._saved_at,
+                                                  self._planned_steps(step))
+                if planned < cfg.steps:
+                    self._cut_steps(step, planned)
+                sample = step % cfg.sample_every == 0 or step == cfg.steps
+                save = stop or due or step % cfg.checkpoint_every == 0 or step == cfg.steps
                 if sample or save or not self.log_late:
                     self._log_step(*unlogged)
                     unlogged = None
@@ -1133,10 +1203,12 @@ class Trainer:
                 if save:
                     self.save(step)
                 if stop:
-                    raise FontgenError(f"stopped by {self._stop_signal or 'a signal'} at step {step} of {total}; "
+                    raise FontgenError(f"stopped by {self._stop_signal or 'a signal'} at step {step} of {cfg.steps}; "
                                        f"checkpoint {self.ckpt_path} holds it. Continue with: fontgen train "
                                        f"--resume --run {self.run_dir}")
         finally:
             self.bar.close()
-        self.say(f"fontgen train: {total} steps done; checkpoint {self.ckpt_path}")
+        cut = (f" (cut from {self._planned_from} to fit --time-limit {cfg.time_limit:g}: "
+               f"{self.train_seconds() / 60:.3g} minutes of training)" if self._planned_from is not None else "")
+        self.say(f"fontgen train: {cfg.steps} steps done{cut}; checkpoint {self.ckpt_path}")
         return self.ckpt_path

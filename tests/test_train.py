@@ -419,8 +419,10 @@ def test_ddp_two_processes_match_one(train_data, tmp_path):
     assert two.keys() == one.keys()
     for key in one:
         # weights: Adam turns float noise in a near-zero gradient (a bias before instance norm) into a
-        # full lr-sized step, so after 3 steps they agree within 3 * 2 * lr, not to float precision
-        atol = 3 * 2 * 2e-4 if key.startswith("weight") else 3e-5
+        # full lr-sized step, so after 3 steps they agree within 3 * 2 * lr, not to float precision.
+        # Gradients: summed in another order, they differ by float noise that grows with the tensor's
+        # largest values (up to 2e-4 of them on an AMD EPYC, where the kernels block the sums otherwise)
+        atol = 3 * 2 * 2e-4 if key.startswith("weight") else 3e-5 + 1e-3 * float(one[key].abs().max())
         torch.testing.assert_close(two[key], one[key], atol=atol, rtol=1e-3, msg=key)
     assert (tmp_path / "run-2" / "checkpoint.pt").is_file()
     assert load_checkpoint(tmp_path / "run-2" / "checkpoint.pt")["world_size"] == 2
@@ -614,6 +616,7 @@ def test_the_cpu_preset_decays_the_lr_over_the_second_half_of_any_run(train_data
     state = load_checkpoint(path)
     config, model = state["train_config"], state["model_config"]
     assert (config["lr"], config["lr_decay_steps"], config["stroke_weight"], config["iou_weight"]) == (1e-3, 2, 4.0, 100.0)
+    assert config["time_limit"] == 0  # --steps given: all of them, however long they take
     assert all(r["g_iou"] > 0 for r in read_log(path.parent))
     assert (model["ngf"], model["ndf"], model["dropout"], model["style_film"]) == (16, 8, 0.0, True)
     assert [r["lr"] for r in read_log(path.parent)] == pytest.approx([1e-3, 1e-3, 1e-3, 5e-4])
@@ -626,7 +629,7 @@ def test_the_cpu_preset_stops_a_small_dataset_after_35_passes(train_data, tmp_pa
     interrupt_training(0)  # the settings are said before the first step
     with pytest.raises(KeyboardInterrupt):
         train(tiny(train_data, tmp_path, preset="cpu"), log=lines.append)
-    assert any("batch 16, 5000 steps (" in line for line in lines), lines  # ~100 pairs: the floor
+    assert any("batch 16, 5000 steps (at most 15 minutes) (" in line for line in lines), lines  # ~100 pairs: the floor
 
     class Pairs:  # the preset needs only the count of training pairs
         def __init__(self, count):
@@ -657,3 +660,54 @@ def test_style_film_follows_the_preset_the_option_and_the_checkpoint_it_starts_f
     assert result.exit_code == 0, result.output
     state = load_checkpoint(runs / "film" / "checkpoint.pt")
     assert state["model_config"]["style_film"] is True and any(k.startswith("film.") for k in state["generator"])
+
+
+def test_time_limit_ends_the_run_in_time_with_its_lr_decay(train_data, tmp_path):
+    lines = []
+    limit_s = 3.0
+    path = train(tiny(train_data, tmp_path, steps=100000, lr_decay_steps=50000, time_limit=limit_s / 60), log=lines.append)
+    state = load_checkpoint(path)
+    steps = state["step"]
+    assert 20 < steps < 100000 and state["train_config"]["steps"] == steps
+    assert state["train_seconds"] < 1.5 * limit_s + 1  # a step, a save and a busy machine's lag past it
+    assert any("of 100000 steps; the run ends there" in line for line in lines), lines
+    lrs = [r["lr"] for r in read_log(path.parent)]
+    assert len(lrs) == steps and lrs[0] == pytest.approx(2e-4)
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))  # no jump up where the end moved
+    assert lrs[-1] < 0.05 * lrs[0]  # the decay reached its new end
+    lines.clear()
+    train(tiny(train_data, tmp_path, resume=True, run=path.parent), log=lines.append)
+    assert load_checkpoint(path)["step"] == steps and any("nothing to do" in line for line in lines)
+    # more --steps on resume: the steps asked for, with no inherited limit
+    train(tiny(train_data, tmp_path, resume=True, run=path.parent, steps=steps + 5), log=None)
+    state = load_checkpoint(path)
+    assert state["step"] == steps + 5 and state["train_config"]["time_limit"] == 0
+
+
+def test_cutting_the_steps_moves_the_lr_decay_without_a_jump(train_data, tmp_path):
+    import collections
+    import time
+    from types import SimpleNamespace
+
+    def trainer_at(steps, decay):
+        trainer = Trainer(tiny(train_data, tmp_path, steps=steps, lr=1e-3, lr_schedule=0, lr_decay_steps=decay,
+                               time_limit=15.0), log=None)
+        trainer.steps_per_epoch, trainer.bar, trainer._planned_from = 100, SimpleNamespace(total=steps), None
+        trainer._speed_marks = collections.deque([(0, time.monotonic() - 1)])
+        trainer._write_config = lambda: None
+        return trainer
+
+    # cut before the decay began: the decay shrinks with the run, the lr now is untouched
+    trainer = trainer_at(12000, 6000)
+    trainer._cut_steps(3000, 8000)
+    assert (trainer.cfg.steps, trainer.cfg.lr_decay_steps, trainer.bar.total) == (8000, 4000, 8000)
+    assert trainer.lr_at(3000) == trainer.lr_at(3999) == 1e-3 and trainer.lr_at(7999) < 1e-6
+    # cut while decaying: the lr goes on from where it is, down to 0 at the new end
+    trainer = trainer_at(12000, 6000)
+    before = trainer.lr_at(8000)
+    trainer._cut_steps(8000, 10000)
+    assert trainer.lr_at(8000) == pytest.approx(before, rel=1e-3) and trainer.lr_at(9999) < 1e-6
+    # cut to the current step: the run ends now
+    trainer = trainer_at(12000, 6000)
+    trainer._cut_steps(5000, 5000)
+    assert trainer.cfg.steps == 5000 and trainer.cfg.lr_decay_steps >= 1
