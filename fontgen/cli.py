@@ -156,14 +156,15 @@ def render(workdir: Workdir, sources, targets, charset, chars, size, margin, val
               help="Size/batch/steps/width defaults (default auto): full = 256 px, ngf/ndf 64, batch 64, 50000 steps, "
                    "perceptual 0.02 (a GPU); cpu = 64 px, ngf 16, ndf 8, no dropout, batch 16, 12000 steps (35 "
                    "passes, at least 5000, over a smaller dataset such as one font's), lr 1e-3 falling to 0 over the "
-                   "second half, stroke weight 4, IoU weight 100, FiLM, constancy and perceptual off, "
+                   "second half, stroke weight 4, gap weight 16, IoU weight 100, FiLM, constancy and perceptual off, "
                    "at most 15 minutes of training (--time-limit); tiny = a smoke test. auto: full on CUDA, cpu on a CPU. Explicit options "
                    "below override the preset.")
 @click.option("--steps", type=int, help="Total optimizer steps of the run (a resumed run continues up to it). "
               "Default: from the preset, or the resumed checkpoint's.")
 @click.option("--time-limit", type=float, metavar="MINUTES",
               help="Train for at most this many minutes: when this machine's speed would take longer, the run "
-                   "ends at the steps that fit, its lr decay with it (a resumed run counts its earlier minutes). "
+                   "ends at the steps that fit, its lr decay with it (the end follows the speed until the decay begins; a "
+                   "resumed run counts its earlier minutes). "
                    "Default: 15 with the cpu preset unless --steps is given (the demo stays under 20 minutes on "
                    "a slow day), else none; 0: none.")
 @click.option("--batch-size", type=int, help="Images per step (per process under torchrun). Default: from the preset.")
@@ -176,7 +177,7 @@ def render(workdir: Workdir, sources, targets, charset, chars, size, margin, val
                    "channels_last: 13% faster there); fp32 on other CPUs, which would emulate it.")
 @click.option("--resume", is_flag=True, help="Continue the run (--run, default runs/latest) from its checkpoint: "
               "same step, optimizer, lr, RNG and data order, and every option it was started with (dataset, "
-              "model, losses, schedule). Given again, an option must match, except --steps, --sample-every, "
+              "model, losses, schedule). Given again, an option must match, except --steps, --time-limit, --sample-every, "
               "--checkpoint-every, --checkpoint-minutes and --vgg-weights, which may change.")
 @click.option("--init-from", type=click.Path(dir_okay=False, path_type=Path), metavar="CHECKPOINT",
               help="Start a new run from a trained checkpoint's weights (same model config; fresh optimizers, "
@@ -191,6 +192,10 @@ def render(workdir: Workdir, sources, targets, charset, chars, size, margin, val
               help="Extra L1 weight on ink pixels (of the target or the output): each pixel weighs 1 + W * ink, "
                    "so a missing thin stroke or a break in one costs more than plain L1 charges. Default: 4 with "
                    "the cpu preset (fewer broken strokes, bolder ones), 0 with full and tiny.")
+@click.option("--gap-weight", type=float,
+              help="Extra L1 weight on the paper of narrow gaps between strokes (those a closing of the target's "
+                   "ink fills, ~2 px wide per 64 px), where soft drawings merge strokes. Default: 16 with the cpu "
+                   "preset (a third fewer merged glyphs), 0 with full and tiny.")
 @click.option("--iou-weight", type=float,
               help="Weight of the soft IoU of each glyph's ink (1 - IoU, per glyph, so a hairline style's glyph "
                    "counts as much as a black one). Default: 100 with the cpu preset, 0 with full and tiny.")
@@ -254,7 +259,7 @@ def render(workdir: Workdir, sources, targets, charset, chars, size, margin, val
 @click.option("--seed", type=int, help="Seed of weights, data order, dropout. Default: 0 (or the resumed run's).")
 @click.pass_obj
 def train(workdir: Workdir, data, run_dir, preset, steps, time_limit, batch_size, image_size, device, bf16, resume, init_from,
-          freeze_encoder, l1_weight, stroke_weight, iou_weight, const_weight, perceptual_weight, category_weight, vgg_weights,
+          freeze_encoder, l1_weight, stroke_weight, gap_weight, iou_weight, const_weight, perceptual_weight, category_weight, vgg_weights,
           const_target,
           perceptual_every, d_steps, grad_clip, warmup_steps, lr, lr_schedule, lr_decay_steps, ema, ngf, ndf, dropout,
           norm, self_attention, spectral_norm, style_film, augment, threads, deterministic, compile_, sample_every, checkpoint_every, checkpoint_minutes,
@@ -279,7 +284,7 @@ def train(workdir: Workdir, data, run_dir, preset, steps, time_limit, batch_size
         steps=steps, time_limit=time_limit,
         batch_size=batch_size, image_size=image_size, ngf=ngf, ndf=ndf, dropout=dropout, norm=norm, self_attention=self_attention,
         style_film=style_film, spectral_norm=spectral_norm, resume=resume, init_from=init_from, freeze_encoder=freeze_encoder,
-        l1_weight=l1_weight, stroke_weight=stroke_weight, iou_weight=iou_weight, const_weight=const_weight,
+        l1_weight=l1_weight, stroke_weight=stroke_weight, gap_weight=gap_weight, iou_weight=iou_weight, const_weight=const_weight,
         perceptual_weight=perceptual_weight,
         category_weight=category_weight, vgg_weights=vgg_weights, const_target=const_target,
         perceptual_every=perceptual_every, d_steps=d_steps, grad_clip=grad_clip, warmup_steps=warmup_steps, lr=lr,

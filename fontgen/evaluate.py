@@ -6,7 +6,8 @@ Two sets of figures (DESIGN.md "Quality and speed are measured"):
   the sources aligned, blended with the font's own glyphs, none of the held-out characters lent)
   against the real glyph at the model's resolution (L1, RMSE, SSIM, IoU), as in the papers;
 - display size: the product's own path. The glyph `fontgen generate` draws by default
-  (deterministic, dropout off, broken strokes joined by fontgen.repair unless --no-repair) is
+  (deterministic, dropout off, broken strokes joined by fontgen.repair unless --no-repair, its ink
+  calibrated by images.calibrate_ink) is
   traced as `fontgen vectorize` traces it by default, its
   outline drawn at 256 px in the target font's em box and compared with the real glyph that
   FreeType draws from the target font in the same em box: IoU, SSIM, L1, pieces (shares of
@@ -30,7 +31,7 @@ from fontgen.dataset import load_dataset
 from fontgen.errors import FontgenError
 from fontgen.files import check_output_folder, temp_path
 from fontgen.generate import Generation
-from fontgen.images import from_model, glyph_sheet, to_model
+from fontgen.images import calibrate_ink, from_model, glyph_sheet, to_model
 from fontgen.metrics import DISPLAY_METRICS, DISPLAY_SIZE, METRICS, all_metrics, display_metrics, speck_area
 
 if TYPE_CHECKING:
@@ -110,8 +111,10 @@ def evaluate_checkpoint(job: EvaluateJob, progress: bool = True, log=print) -> d
         for i in range(len(rows)):
             per_glyph.append((style.id, int(pair_char[rows[i]]), generated[i], truth[i],
                               {k: float(v[i]) for k, v in scores.items()}))
-        if job.display and job.repair:  # what `fontgen generate` writes; the model-size figures stay raw
-            generated, _ = generation.repair(generated, chars)
+        if job.display:  # what `fontgen generate` writes; the model-size figures stay raw
+            if job.repair:
+                generated, _ = generation.repair(generated, chars)
+            generated = calibrate_ink(generated)
         held_out.append((style, codepoints[pair_char[rows]], generated, truth))
         if progress:
             log(f"style {style.id:>2} {style.name}: {len(rows)} held-out glyphs, IoU {scores['iou'].mean():.3f}")

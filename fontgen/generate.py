@@ -27,7 +27,7 @@ from fontgen.errors import FontgenError
 from fontgen.files import check_output_folder, clean_stale_temps, temp_path
 from fontgen.fonts import (FontSpec, Geometry, GlyphRenderer, choose_face, coverage_of, file_sha256, open_font,
                            render_views)
-from fontgen.images import from_model, glyph_sheet, ink_components, paged_sheets, to_model
+from fontgen.images import calibrate_ink, from_model, glyph_sheet, ink_components, paged_sheets, to_model
 from fontgen.model import pick_device
 
 GLYPHS_FORMAT = "fontgen-glyphs"
@@ -391,6 +391,7 @@ def generate_glyphs(job: GenerateJob, progress: bool = True, log=print) -> Gener
         joined = 0
         if job.repair:
             generated, joined = generation.repair(generated, chars)
+        generated = calibrate_ink(generated)  # the 50% outline vectorize traces weighs what the font's does
         flags = structure_flags(generated, sources)
         entries = []
         for ch, pixels, found in zip(chars, generated, flags):
@@ -434,8 +435,8 @@ def generate_glyphs(job: GenerateJob, progress: bool = True, log=print) -> Gener
 
 def write_interpolation(folder: Path, generation: Generation, pair: tuple[str, str], steps: int,
                         chars: list[str], sources: np.ndarray, repair: bool = False) -> None:
-    """One strip per character: style A -> style B in `steps` blends (each repaired as the glyphs are);
-    `sources` as Generation.run takes them."""
+    """One strip per character: style A -> style B in `steps` blends (each repaired and calibrated as
+    the glyphs are); `sources` as Generation.run takes them."""
     a = next(iter(parse_style(pair[0], generation.meta["styles"])))
     b = next(iter(parse_style(pair[1], generation.meta["styles"])))
     folder.mkdir()
@@ -443,7 +444,7 @@ def write_interpolation(folder: Path, generation: Generation, pair: tuple[str, s
     for t in np.linspace(0.0, 1.0, max(2, steps)):
         weights = {a: 1.0 - t, b: t} if a != b else {a: 1.0}
         frame = generation.run(sources, weights)
-        frames.append(generation.repair(frame, chars)[0] if repair else frame)
+        frames.append(calibrate_ink(generation.repair(frame, chars)[0] if repair else frame))
     size = generation.image_size
     for i, ch in enumerate(chars):
         strip = Image.new("L", (size * len(frames), size), 255)

@@ -41,6 +41,21 @@ def from_model(batch: torch.Tensor) -> np.ndarray:
     return ((batch.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).squeeze(1).cpu().numpy()
 
 
+# The ink level at which the model's drawings weigh what the font's own glyphs weigh: traced at 50%
+# they come out ~2% light (their edges are soft), at 47.5% within 1% (docs/benchmarks.md, round 11).
+DRAWING_INK_LEVEL = 0.475
+
+
+def calibrate_ink(images: np.ndarray, level: float = DRAWING_INK_LEVEL) -> np.ndarray:
+    """uint8 drawings (0 = ink) with their ink curved (ink ** gamma) so that `level` becomes 50%:
+    the 50% outline that vectorize traces then weighs what the font's own glyphs weigh. Paper and
+    full ink stay; only the soft edges darken a little."""
+    gamma = np.log(0.5) / np.log(level)
+    ink = np.linspace(1.0, 0.0, 256) ** gamma  # grey value -> calibrated ink
+    table = np.round(255 * (1 - ink)).astype(np.uint8)
+    return table[np.asarray(images, dtype=np.uint8)]
+
+
 def ink_components(image: np.ndarray, min_pixels: int = 3) -> int:
     """Connected pieces of ink (8-connected, darker than mid-grey), ignoring specks."""
     labels, count = ndimage.label(np.asarray(image) < 128, structure=np.ones((3, 3), dtype=bool))

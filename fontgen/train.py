@@ -70,7 +70,7 @@ from fontgen.model import ModelConfig, build_models, cpu_has_native_bf16, pick_d
 MODEL_FIELDS = ("image_size", "ngf", "ndf", "norm", "self_attention", "spectral_norm", "embedding_num",
                 "embedding_dim", "dropout", "style_relu", "style_film")
 # Defaults of the options no preset sets (None in TrainConfig means "not given").
-DEFAULTS = {"gan_weight": 1.0, "l1_weight": 100.0, "stroke_weight": 0.0, "iou_weight": 0.0, "const_weight": 5.0, "category_weight": 1.0,
+DEFAULTS = {"gan_weight": 1.0, "l1_weight": 100.0, "stroke_weight": 0.0, "gap_weight": 0.0, "iou_weight": 0.0, "const_weight": 5.0, "category_weight": 1.0,
             "const_target": "fake", "perceptual_every": 1, "d_steps": 1, "grad_clip": 0.0, "warmup_steps": 0,
             "lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "lr_schedule": 0, "lr_decay_steps": 0, "ema": 0.0,
             "augment": False, "freeze_encoder": False,
@@ -107,12 +107,15 @@ PRESETS = {
     # A small dataset (one font of ~2,300 glyphs, what `fontgen complete` trains on) has learnt all it
     # will after ~35 passes: IPAmincho's held-out display IoU is 0.616 at 5,000 steps and 0.614 at
     # 12,000 (docs/benchmarks.md, round 5), so the run stops there, 8 minutes sooner.
+    # Gap weight 16 (losses.narrow_gaps: the paper between close strokes weighs 17 in the L1): merged
+    # glyphs 42% -> 33% on fonts_sample, 36% -> 24% on IPAmincho, for 0.002-0.005 of display IoU
+    # (docs/benchmarks.md, round 11).
     # The same 12,000 steps took 14.7 to 21.2 minutes on this shared 2-core host on different days, so
     # the preset also stops within 15 minutes of training (--time-limit; not when --steps is given): on
     # a slow day the run is cut to the steps that fit and its lr decay moves with the new end.
     "cpu": {"image_size": 64, "ngf": 16, "ndf": 8, "dropout": 0.0, "batch_size": 16,
             "steps": lambda cfg, ds: min(12000, max(5000, CPU_PASSES * len(ds.pair_indices("train")) // cfg.batch_size)),
-            "perceptual_weight": 0.0, "stroke_weight": 4.0, "iou_weight": 100.0, "const_weight": 0.0, "lr": 1e-3,
+            "perceptual_weight": 0.0, "stroke_weight": 4.0, "gap_weight": 16.0, "iou_weight": 100.0, "const_weight": 0.0, "lr": 1e-3,
             "lr_decay_steps": lambda cfg, ds: cfg.steps // 2, "style_film": True, "time_limit": 15.0},
     # the zi2zi model: 256 px, ngf/ndf 64 (one GPU)
     "full": {"image_size": 256, "ngf": 64, "ndf": 64, "batch_size": 64, "steps": 50000, "perceptual_weight": 0.02},
@@ -153,6 +156,7 @@ class TrainConfig:
     gan_weight: float | None = None
     l1_weight: float | None = None
     stroke_weight: float | None = None  # extra L1 weight on ink pixels (losses.pixel_l1)
+    gap_weight: float | None = None  # extra L1 weight on narrow gaps between strokes (losses.pixel_l1)
     iou_weight: float | None = None  # soft IoU of each glyph's ink (losses.soft_iou_loss)
     const_weight: float | None = None
     perceptual_weight: float | None = None  # preset: 0.02 on the GPU preset, 0 on CPU presets
@@ -463,7 +467,7 @@ class Trainer:
                 raise FontgenError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
         if cfg.const_target not in ("fake", "real"):
             raise FontgenError(f"--const-target must be fake or real, got {cfg.const_target!r}")
-        for name in ("l1_weight", "stroke_weight", "iou_weight", "const_weight", "perceptual_weight", "category_weight", "gan_weight",
+        for name in ("l1_weight", "stroke_weight", "gap_weight", "iou_weight", "const_weight", "perceptual_weight", "category_weight", "gan_weight",
                      "grad_clip", "warmup_steps", "lr_schedule", "lr_decay_steps", "checkpoint_minutes", "time_limit"):
             if getattr(cfg, name) < 0:
                 raise FontgenError(f"--{name.replace('_', '-')} must not be negative")
@@ -577,7 +581,7 @@ class Trainer:
 
         self.loss_weights = LossWeights(gan=cfg.gan_weight, l1=cfg.l1_weight, const=cfg.const_weight,
                                         perceptual=cfg.perceptual_weight, category=cfg.category_weight,
-                                        stroke=cfg.stroke_weight, iou=cfg.iou_weight)
+                                        stroke=cfg.stroke_weight, gap=cfg.gap_weight, iou=cfg.iou_weight)
         self.feed = BatchFeed(self.dataset, self.train_rows, cfg.seed, self.global_batch, self.steps_per_epoch,
                               self.rank, self.world, self.device, self.model_config.image_size, self.channels_last,
                               self.augment_gen)
@@ -845,6 +849,7 @@ class Trainer:
         state = self.checkpoint_state(step)  # every rank: gathers the RNG states
         if self.rank == 0:
             save_checkpoint(self.ckpt_path, state)
+            self._write_config()  # the time limit may have moved the run's end
             if not getattr(self, "_latest_updated", False):
                 # runs/latest moves to this run once it has a checkpoint, not before: a run
                 # stopped before its first checkpoint does not hide the previous one
@@ -1096,10 +1101,11 @@ class Trainer:
         return self.seconds_before + (time.monotonic() - started if started is not None else 0.0)
 
     def _planned_steps(self, step: int) -> int:
-        """The steps the time limit leaves room for at this machine's recent speed (never more than planned)."""
+        """The steps the time limit leaves room for at this machine's recent speed, at most the run's."""
         cfg = self.cfg
+        cap = self._plan_cap[0]
         if cfg.time_limit <= 0:
-            return cfg.steps
+            return cap
         now = time.monotonic()
         self._speed_marks.append((step, now))
         if step - self.start_step < self.TIME_PLAN_AFTER:
@@ -1107,24 +1113,34 @@ class Trainer:
         first_step, first_time = self._speed_marks[0]
         steps_per_s = (step - first_step) / max(now - first_time, 1e-9)
         left_s = cfg.time_limit * 60 - self.train_seconds()
-        return min(cfg.steps, step + max(0, int(steps_per_s * left_s)))
+        return min(cap, step + max(0, int(steps_per_s * left_s)))
 
-    def _cut_steps(self, step: int, planned: int) -> None:
-        """End the run at `planned` (< cfg.steps) with its lr decay reaching 0 there: the decay shrinks
-        in proportion, and, once under way, continues from the lr it has now (no jump)."""
+    def _replan(self, step: int, planned: int) -> None:
+        """Move the run's end to `planned` steps with its lr decay reaching 0 there. While the lr is
+        still flat the end may move either way (a slow spell early on costs nothing once it passes)
+        and the decay keeps its share of the run; once the decay has begun the end only comes
+        sooner, and the lr falls on from where it is (no jump)."""
         cfg = self.cfg
-        if self._planned_from is None:
-            self._planned_from = cfg.steps
+        cap, cap_decay = self._plan_cap
+        if planned == cfg.steps:
+            return
+        decaying = cfg.lr_decay_steps > 0 and step > cfg.steps - cfg.lr_decay_steps
+        share = round(cap_decay * planned / cap)
+        if not decaying and step <= planned - share:
+            cfg.lr_decay_steps = share
+        elif planned < cfg.steps:
+            lr_factor = min(1.0, (cfg.steps - step) / cfg.lr_decay_steps)  # > 0: planned >= step, cfg.steps > planned
+            cfg.lr_decay_steps = max(1, round(min(share, (planned - step) / lr_factor)))
+        else:
+            return  # a later end now would lift the lr again
+        if planned < cap and not self._said_cut:
+            self._said_cut = True
             rate = (step - self._speed_marks[0][0]) / max(time.monotonic() - self._speed_marks[0][1], 1e-9)
             self.say(f"fontgen train: at {rate:.1f} steps/s the {cfg.time_limit:g}-minute limit (--time-limit) "
-                     f"leaves room for {planned} of {cfg.steps} steps; the run ends there, its lr decay with it")
-        if cfg.lr_decay_steps > 0:
-            lr_factor = min(1.0, (cfg.steps - step) / cfg.lr_decay_steps)  # > 0: planned >= step, cfg.steps > planned
-            cfg.lr_decay_steps = max(1, round(min(cfg.lr_decay_steps * planned / cfg.steps,
-                                                  (planned - step) / lr_factor)))
+                     f"leaves room for about {planned} of {cap} steps; the run will end there, its lr decay with "
+                     "it (the end moves with the speed until the decay begins)")
         cfg.steps = planned
         self.bar.total = planned
-        self._write_config()
 
     def _loop(self) -> Path:
         from tqdm import tqdm
@@ -1165,7 +1181,8 @@ class Trainer:
         t_last = time.perf_counter()
         self._saved_at = self._loop_started = time.monotonic()
         self._speed_marks = collections.deque(maxlen=self.SPEED_WINDOW)
-        self._planned_from = None  # the steps planned before the time limit cut them
+        self._plan_cap = (cfg.steps, cfg.lr_decay_steps)  # the run's steps and decay, before any time limit
+        self._said_cut = False
         unlogged = None  # (step, names, losses on the host, copy-done event, images/s)
         try:
             while step < cfg.steps:
@@ -1192,8 +1209,7 @@ class Trainer:
                 stop, due, planned = self._should(self._stop_signal is not None,
                                                   0 < cfg.checkpoint_minutes * 60 <= time.monotonic() - self._saved_at,
                                                   self._planned_steps(step))
-                if planned < cfg.steps:
-                    self._cut_steps(step, planned)
+                self._replan(step, planned)
                 sample = step % cfg.sample_every == 0 or step == cfg.steps
                 save = stop or due or step % cfg.checkpoint_every == 0 or step == cfg.steps
                 if sample or save or not self.log_late:
@@ -1209,7 +1225,7 @@ class Trainer:
                                        f"--resume --run {self.run_dir}")
         finally:
             self.bar.close()
-        cut = (f" (cut from {self._planned_from} to fit --time-limit {cfg.time_limit:g}: "
-               f"{self.train_seconds() / 60:.3g} minutes of training)" if self._planned_from is not None else "")
+        cut = (f" (cut from {self._plan_cap[0]} to fit --time-limit {cfg.time_limit:g}: "
+               f"{self.train_seconds() / 60:.3g} minutes of training)" if cfg.steps < self._plan_cap[0] else "")
         self.say(f"fontgen train: {cfg.steps} steps done{cut}; checkpoint {self.ckpt_path}")
         return self.ckpt_path

@@ -50,8 +50,10 @@ def test_evaluate_writes_the_display_size_figures(tmp_path, small_dataset, tiny_
     reference = display["reference"]["overall"]
     assert reference["iou"] > 0.8 and reference["ssim"] > 0.75 and 0.85 < reference["edge_ratio"] < 1.15
     assert reference["pieces_more"] < 0.2
-    # a 12-step model draws noise: broken into pieces, far more edge than the real glyphs
-    assert display["overall"]["pieces_more"] > 0.5 and display["overall"]["edge_ratio"] > 1.5
+    # a 12-step model draws grey noise about mid-grey: traced, its glyphs fall into the wrong pieces
+    # (bits of it, or one blot once the ink calibration tips the grey over 50%), far from the real ones
+    drawn = display["overall"]
+    assert drawn["pieces_more"] + drawn["pieces_fewer"] > 0.5 and drawn["l1"] > 3 * reference["l1"], drawn
     assert display["overall"]["iou"] < reference["iou"]
     assert display["seconds"] > 0 and display["ms_per_glyph"] > 0
     print(f"\ndisplay scoring: {display['ms_per_glyph']} ms/glyph over {display['overall']['glyphs']} glyphs "

@@ -532,6 +532,32 @@ def test_stroke_weight_charges_a_missing_thin_stroke_more():
     assert pixel_l1(grey, real, 4.0) == pytest.approx(3 * F.l1_loss(grey, real).item())
 
 
+def test_gap_weight_charges_strokes_merged_across_a_narrow_gap():
+    """Two bars 1 px apart and a third 10 px below: ink across the narrow gap (strokes merged)
+    costs 1 + gap per pixel, the same ink in the wide gap costs 1, as plain L1 charges."""
+    from fontgen.losses import narrow_gaps, pixel_l1
+
+    real = torch.ones(1, 1, 64, 64)
+    real[..., 20:23, 10:54] = -1
+    real[..., 24:27, 10:54] = -1  # 1 px below the first
+    real[..., 37:40, 10:54] = -1  # 10 px below the second
+    gaps = narrow_gaps(real)
+    assert torch.all(gaps[..., 23, 11:53] == 1) and gaps[..., 27:37, :].sum() == 0
+    assert gaps.sum() == gaps[..., 23, :].sum()  # nothing else: not the paper around, not the bars
+    merged, stray = real.clone(), real.clone()
+    merged[..., 23, 20:40] = -1
+    stray[..., 31, 20:40] = -1
+    assert pixel_l1(merged, real, 0.0, 8.0) == pytest.approx(9 * F.l1_loss(merged, real).item())
+    assert pixel_l1(stray, real, 0.0, 8.0) == pytest.approx(F.l1_loss(stray, real).item())
+    assert pixel_l1(merged, real, 4.0, 8.0) == pytest.approx(13 * F.l1_loss(merged, real).item())
+    # the closing grows with the image: a 2-px gap counts at 128 px, a 3-px one at 64 px does not
+    assert narrow_gaps(F.interpolate(real, scale_factor=2.0))[0, 0, 46:48, 30].tolist() == [1.0, 1.0]
+    wide = torch.ones(1, 1, 64, 64)
+    wide[..., 20:23, 10:54] = -1
+    wide[..., 26:29, 10:54] = -1
+    assert narrow_gaps(wide).sum() == 0
+
+
 def test_stroke_weight_enters_the_generator_loss_as_l1():
     G, D = tiny_models()
     a, b, fake = rand_images(seed=1), rand_images(seed=2), rand_images(seed=3)

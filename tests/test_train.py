@@ -615,7 +615,8 @@ def test_the_cpu_preset_decays_the_lr_over_the_second_half_of_any_run(train_data
     path = train(tiny(train_data, tmp_path, preset="cpu", steps=4), log=None)
     state = load_checkpoint(path)
     config, model = state["train_config"], state["model_config"]
-    assert (config["lr"], config["lr_decay_steps"], config["stroke_weight"], config["iou_weight"]) == (1e-3, 2, 4.0, 100.0)
+    assert (config["lr"], config["lr_decay_steps"], config["stroke_weight"], config["gap_weight"], config["iou_weight"]) == \
+        (1e-3, 2, 4.0, 16.0, 100.0)
     assert config["time_limit"] == 0  # --steps given: all of them, however long they take
     assert all(r["g_iou"] > 0 for r in read_log(path.parent))
     assert (model["ngf"], model["ndf"], model["dropout"], model["style_film"]) == (16, 8, 0.0, True)
@@ -670,7 +671,7 @@ def test_time_limit_ends_the_run_in_time_with_its_lr_decay(train_data, tmp_path)
     steps = state["step"]
     assert 20 < steps < 100000 and state["train_config"]["steps"] == steps
     assert state["train_seconds"] < 1.5 * limit_s + 1  # a step, a save and a busy machine's lag past it
-    assert any("of 100000 steps; the run ends there" in line for line in lines), lines
+    assert any("of 100000 steps; the run will end there" in line for line in lines), lines
     lrs = [r["lr"] for r in read_log(path.parent)]
     assert len(lrs) == steps and lrs[0] == pytest.approx(2e-4)
     assert all(a >= b for a, b in zip(lrs, lrs[1:]))  # no jump up where the end moved
@@ -684,7 +685,7 @@ def test_time_limit_ends_the_run_in_time_with_its_lr_decay(train_data, tmp_path)
     assert state["step"] == steps + 5 and state["train_config"]["time_limit"] == 0
 
 
-def test_cutting_the_steps_moves_the_lr_decay_without_a_jump(train_data, tmp_path):
+def test_the_time_limit_moves_the_end_and_the_lr_decay_without_a_jump(train_data, tmp_path):
     import collections
     import time
     from types import SimpleNamespace
@@ -692,22 +693,31 @@ def test_cutting_the_steps_moves_the_lr_decay_without_a_jump(train_data, tmp_pat
     def trainer_at(steps, decay):
         trainer = Trainer(tiny(train_data, tmp_path, steps=steps, lr=1e-3, lr_schedule=0, lr_decay_steps=decay,
                                time_limit=15.0), log=None)
-        trainer.steps_per_epoch, trainer.bar, trainer._planned_from = 100, SimpleNamespace(total=steps), None
+        trainer.steps_per_epoch, trainer.bar = 100, SimpleNamespace(total=steps)
+        trainer._plan_cap, trainer._said_cut = (steps, decay), False
         trainer._speed_marks = collections.deque([(0, time.monotonic() - 1)])
-        trainer._write_config = lambda: None
         return trainer
 
-    # cut before the decay began: the decay shrinks with the run, the lr now is untouched
+    # while the lr is flat: the decay keeps its share of the run, the lr now is untouched
     trainer = trainer_at(12000, 6000)
-    trainer._cut_steps(3000, 8000)
+    trainer._replan(3000, 8000)
     assert (trainer.cfg.steps, trainer.cfg.lr_decay_steps, trainer.bar.total) == (8000, 4000, 8000)
     assert trainer.lr_at(3000) == trainer.lr_at(3999) == 1e-3 and trainer.lr_at(7999) < 1e-6
-    # cut while decaying: the lr goes on from where it is, down to 0 at the new end
+    trainer._replan(3500, 11000)  # the slow spell passed: the end moves back out (never past the run's)
+    assert (trainer.cfg.steps, trainer.cfg.lr_decay_steps) == (11000, 5500)
+    assert trainer.lr_at(5499) == 1e-3
+    # while decaying: only sooner, the lr going on from where it is, down to 0 at the new end
     trainer = trainer_at(12000, 6000)
     before = trainer.lr_at(8000)
-    trainer._cut_steps(8000, 10000)
+    trainer._replan(8000, 10000)
     assert trainer.lr_at(8000) == pytest.approx(before, rel=1e-3) and trainer.lr_at(9999) < 1e-6
-    # cut to the current step: the run ends now
+    trainer._replan(8100, 11000)
+    assert trainer.cfg.steps == 10000  # a later end would lift the lr
+    # a plan that ends the flat part now: continuous too
     trainer = trainer_at(12000, 6000)
-    trainer._cut_steps(5000, 5000)
+    trainer._replan(5000, 9000)
+    assert (trainer.cfg.steps, trainer.cfg.lr_decay_steps) == (9000, 4000) and trainer.lr_at(5000) == 1e-3
+    # the end is now
+    trainer = trainer_at(12000, 6000)
+    trainer._replan(5000, 5000)
     assert trainer.cfg.steps == 5000 and trainer.cfg.lr_decay_steps >= 1
