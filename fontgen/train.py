@@ -1133,7 +1133,7 @@ class Trainer:
             cfg.lr_decay_steps = max(1, round(min(share, (planned - step) / lr_factor)))
         else:
             return  # a later end now would lift the lr again
-        if planned < cap and not self._said_cut:
+        if planned < 0.98 * cap and not self._said_cut:  # not for the few steps a passing slow spell costs
             self._said_cut = True
             rate = (step - self._speed_marks[0][0]) / max(time.monotonic() - self._speed_marks[0][1], 1e-9)
             self.say(f"fontgen train: at {rate:.1f} steps/s the {cfg.time_limit:g}-minute limit (--time-limit) "
