@@ -195,7 +195,7 @@ def render(workdir: Workdir, sources, targets, charset, chars, size, margin, val
 @click.option("--gap-weight", type=float,
               help="Extra L1 weight on the paper of narrow gaps between strokes (those a closing of the target's "
                    "ink fills, ~2 px wide per 64 px), where soft drawings merge strokes. Default: 16 with the cpu "
-                   "preset (a third fewer merged glyphs), 0 with full and tiny.")
+                   "preset (a fifth to a third fewer merged glyphs), 0 with full and tiny.")
 @click.option("--iou-weight", type=float,
               help="Weight of the soft IoU of each glyph's ink (1 - IoU, per glyph, so a hairline style's glyph "
                    "counts as much as a black one). Default: 100 with the cpu preset, 0 with full and tiny.")
