@@ -1125,11 +1125,12 @@ class Trainer:
         if planned == cfg.steps:
             return
         decaying = cfg.lr_decay_steps > 0 and step > cfg.steps - cfg.lr_decay_steps
-        share = round(cap_decay * planned / cap)
+        share = max(1, round(cap_decay * planned / cap)) if cap_decay else 0  # a decay asked for stays on
         if not decaying and step <= planned - share:
             cfg.lr_decay_steps = share
         elif planned < cfg.steps:
-            lr_factor = min(1.0, (cfg.steps - step) / cfg.lr_decay_steps)  # > 0: planned >= step, cfg.steps > planned
+            # > 0: planned >= step and cfg.steps > planned
+            lr_factor = min(1.0, (cfg.steps - step) / cfg.lr_decay_steps) if cfg.lr_decay_steps else 1.0
             cfg.lr_decay_steps = max(1, round(min(share, (planned - step) / lr_factor)))
         else:
             return  # a later end now would lift the lr again

@@ -721,3 +721,7 @@ def test_the_time_limit_moves_the_end_and_the_lr_decay_without_a_jump(train_data
     trainer = trainer_at(12000, 6000)
     trainer._replan(5000, 5000)
     assert trainer.cfg.steps == 5000 and trainer.cfg.lr_decay_steps >= 1
+    # a short decay asked for stays on however far the end moves in
+    trainer = trainer_at(100000, 100)
+    trainer._replan(10, 300)
+    assert (trainer.cfg.steps, trainer.cfg.lr_decay_steps) == (300, 1) and trainer.lr_at(299) < trainer.lr_at(298)
