@@ -1125,7 +1125,7 @@ class Trainer:
         if planned == cfg.steps:
             return
         decaying = cfg.lr_decay_steps > 0 and step > cfg.steps - cfg.lr_decay_steps
-        share = max(1, round(cap_decay * planned / cap)) if cap_decay else 0  # a decay asked for stays on
+        share = max(2, round(cap_decay * planned / cap)) if cap_decay else 0  # a decay asked for stays on
         if not decaying and step <= planned - share:
             cfg.lr_decay_steps = share
         elif planned < cfg.steps:
