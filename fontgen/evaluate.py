@@ -31,7 +31,7 @@ from fontgen.dataset import load_dataset
 from fontgen.errors import FontgenError
 from fontgen.files import check_output_folder, temp_path
 from fontgen.generate import Generation
-from fontgen.images import calibrate_ink, from_model, glyph_sheet, to_model
+from fontgen.images import from_model, glyph_sheet, to_model
 from fontgen.metrics import DISPLAY_METRICS, DISPLAY_SIZE, METRICS, all_metrics, display_metrics, speck_area
 
 if TYPE_CHECKING:
@@ -112,9 +112,7 @@ def evaluate_checkpoint(job: EvaluateJob, progress: bool = True, log=print) -> d
             per_glyph.append((style.id, int(pair_char[rows[i]]), generated[i], truth[i],
                               {k: float(v[i]) for k, v in scores.items()}))
         if job.display:  # what `fontgen generate` writes; the model-size figures stay raw
-            if job.repair:
-                generated, _ = generation.repair(generated, chars)
-            generated = calibrate_ink(generated)
+            generated, _ = generation.finish(generated, chars, job.repair)
         held_out.append((style, codepoints[pair_char[rows]], generated, truth))
         if progress:
             log(f"style {style.id:>2} {style.name}: {len(rows)} held-out glyphs, IoU {scores['iou'].mean():.3f}")

@@ -228,6 +228,14 @@ class Generation:
 
         return join_all(generated, self.source_pieces(chars))
 
+    def finish(self, generated: np.ndarray, chars: list[str], repair: bool = True) -> tuple[np.ndarray, int]:
+        """The glyphs as generate writes them (and evaluate scores them): repaired unless `repair` is
+        off, then their ink calibrated (images.calibrate_ink); returns (images, glyphs repaired)."""
+        joined = 0
+        if repair:
+            generated, joined = self.repair(generated, chars)
+        return calibrate_ink(generated), joined
+
     @torch.no_grad()
     def run(self, sources: np.ndarray, weights: dict[int, float], batch_size: int = 64,
             progress: bool = False, sample: bool = False, ensemble: bool = True, align: bool = True) -> np.ndarray:
@@ -388,10 +396,7 @@ def generate_glyphs(job: GenerateJob, progress: bool = True, log=print) -> Gener
             lent = len(bank)
             generated = generation.redraw(generated, chars, views, bank, progress)
             log(f"redrawn from {lent} of {target}'s own glyphs")
-        joined = 0
-        if job.repair:
-            generated, joined = generation.repair(generated, chars)
-        generated = calibrate_ink(generated)  # the 50% outline vectorize traces weighs what the font's does
+        generated, joined = generation.finish(generated, chars, job.repair)
         flags = structure_flags(generated, sources)
         entries = []
         for ch, pixels, found in zip(chars, generated, flags):
@@ -444,7 +449,7 @@ def write_interpolation(folder: Path, generation: Generation, pair: tuple[str, s
     for t in np.linspace(0.0, 1.0, max(2, steps)):
         weights = {a: 1.0 - t, b: t} if a != b else {a: 1.0}
         frame = generation.run(sources, weights)
-        frames.append(calibrate_ink(generation.repair(frame, chars)[0] if repair else frame))
+        frames.append(generation.finish(frame, chars, repair)[0])
     size = generation.image_size
     for i, ch in enumerate(chars):
         strip = Image.new("L", (size * len(frames), size), 255)
