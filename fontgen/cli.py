@@ -599,7 +599,7 @@ def complete(workdir: Workdir, target_font, sources, charset, chars, out, family
              threads, device):
     """Complete TARGET_FONT in one command: render it against the sources (of several, the
     nearest its style first), train, generate what it lacks, merge the traced glyphs into a
-    renamed copy of it, and evaluate. On a CPU the model is 128 px at ngf 8, trained for 35 passes over
+    renamed copy of it, and evaluate. On a CPU the model is 128 px at ngf 12, trained for 35 passes over
     the font's own glyphs (about 5,000 steps for a GB2312 font: 17-21 minutes in all, measured with other runs beside it).
 
     Everything goes to WORKDIR/complete/<font>. Run the same command again after an

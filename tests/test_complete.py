@@ -80,6 +80,6 @@ def test_on_a_cpu_one_font_trains_a_128_px_model_rendered_at_its_size(tmp_path, 
     folder = work / "complete" / HANDWRITING.stem
     assert json.loads((folder / "data" / "manifest.json").read_text("utf-8"))["image_size"] == 128
     model = load_checkpoint(folder / "run" / "checkpoint.pt")["model_config"]
-    assert (model["image_size"], model["ngf"], model["ndf"]) == (128, 8, 8)
-    assert "128 px, ngf 8, ndf 8, batch 16, 2 steps" in result.output
+    assert (model["image_size"], model["ngf"], model["ndf"]) == (128, 12, 8)
+    assert "128 px, ngf 12, ndf 8, batch 16, 2 steps" in result.output
     assert "one source font; give --source more than once" in result.output  # the default source alone
