@@ -27,8 +27,8 @@ STYLE_ID = 0  # the target is the dataset's only style
 # after, so those minutes buy a 128 px model instead (thin strokes 2 px wide, not 1): at ngf/ndf 8
 # IPAmincho display IoU 0.616 -> 0.628, merged glyphs 46% -> 37% (docs/benchmarks.md, round 5). A
 # G at ngf 12 still fits its 35 passes in ~13 of the 15 minutes beside another job and draws
-# closer: display IoU +0.004 to +0.005 on both unseen Mincho fonts, with fewer broken and merged
-# glyphs (round 12; ngf 16 is cut to ~4,600 steps by the time limit for no more).
+# closer: display IoU +0.004 to +0.005 on both unseen Mincho fonts (two seeds each), fewer merged
+# glyphs (round 12; ngf 16 is cut to ~4,600 steps by the time limit for little more).
 SINGLE_FONT_CPU_MODEL = {"image_size": 128, "ngf": 12, "ndf": 8}
 
 
