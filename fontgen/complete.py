@@ -162,6 +162,8 @@ def complete_font(job: CompleteJob, log=print, progress: bool = True) -> Complet
         before = int(load_checkpoint(run / CHECKPOINT_NAME)["step"])
         options.pop("data")
         options["preset"] = job.preset  # None unless given: the run's own comes back
+        for name in SINGLE_FONT_CPU_MODEL.keys() - job.train_options.keys():
+            options.pop(name, None)  # so does its model: a run begun under another default goes on as it was
         checkpoint = train_step.train(train_step.TrainConfig(resume=True, **options), log=log)
         if int(load_checkpoint(checkpoint)["step"]) == before:
             kept.append("train")

@@ -83,3 +83,27 @@ def test_on_a_cpu_one_font_trains_a_128_px_model_rendered_at_its_size(tmp_path, 
     assert (model["image_size"], model["ngf"], model["ndf"]) == (128, 12, 8)
     assert "128 px, ngf 12, ndf 8, batch 16, 2 steps" in result.output
     assert "one source font; give --source more than once" in result.output  # the default source alone
+
+
+def test_a_run_begun_under_another_default_model_goes_on_as_it_was(tmp_path, sample_source):
+    """A work folder trained before the cpu default changed (ngf 8, say) resumes with its own model,
+    instead of refusing because today's default differs."""
+    from fontgen import complete as complete_step
+    from fontgen.checkpoint import load_checkpoint
+    from fontgen.fonts import FontSpec
+
+    chars = load_charset(str(SAMPLE_DIR / "charset.txt"))[:40]
+    work = tmp_path / "work"
+    target = FontSpec(HANDWRITING)
+    older = complete_step.CompleteJob(target=target, sources=[sample_source], chars=chars,
+                                      work=complete_step.work_folder(work, target), fonts_dir=work / "fonts",
+                                      preset="cpu", steps=2, threads=1, device="cpu", min_iou=0.0,
+                                      train_options={"ngf": 8})
+    complete_step.complete_font(older, progress=False, log=lambda line: None)
+    result = CliRunner().invoke(cli, ["--workdir", str(work), "complete", str(HANDWRITING), "--chars", "".join(chars),
+                                      "--source", str(sample_source.path), "--preset", "cpu", "--steps", "3",
+                                      "--threads", "1", "--device", "cpu", "--min-iou", "0"])
+    assert result.exit_code == 0, result.output
+    assert "resuming" in result.output and "model:     step 3" in result.output
+    model = load_checkpoint(work / "complete" / HANDWRITING.stem / "run" / "checkpoint.pt")["model_config"]
+    assert (model["image_size"], model["ngf"], model["ndf"]) == (128, 8, 8)
