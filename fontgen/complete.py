@@ -83,9 +83,10 @@ class CompleteReport:
 def model_settings(job: CompleteJob) -> tuple[int, dict]:
     """(the size to render at, the train options complete adds): the model size, rendered sharp.
 
-    A checkpoint to start from brings its own model, and rendering follows it; the tiny and full
+    A checkpoint to go on from (the work folder's own run, else --init-from) brings its own model,
+    and rendering follows it: a run begun under another default goes on as it was. The tiny and full
     presets are as `fontgen train` has them."""
-    from fontgen.checkpoint import load_checkpoint
+    from fontgen.checkpoint import CHECKPOINT_NAME, load_checkpoint
     from fontgen.model import pick_device
     from fontgen.train import PRESETS
 
@@ -93,8 +94,10 @@ def model_settings(job: CompleteJob) -> tuple[int, dict]:
     preset = job.preset or "auto"
     if preset == "auto":
         preset = "full" if pick_device(job.device).type == "cuda" else "cpu"
-    if job.init_from is not None:
-        size = load_checkpoint(job.init_from)["model_config"]["image_size"]
+    resumed = Path(job.work) / "run" / CHECKPOINT_NAME
+    start = resumed if resumed.is_file() else job.init_from
+    if start is not None:
+        size = load_checkpoint(start)["model_config"]["image_size"]
     else:
         if preset == "cpu":
             options = {**SINGLE_FONT_CPU_MODEL, **options}
@@ -161,9 +164,7 @@ def complete_font(job: CompleteJob, log=print, progress: bool = True) -> Complet
                                f"(or delete {work}) to train anew")
         before = int(load_checkpoint(run / CHECKPOINT_NAME)["step"])
         options.pop("data")
-        options["preset"] = job.preset  # None unless given: the run's own comes back
-        for name in SINGLE_FONT_CPU_MODEL.keys() - job.train_options.keys():
-            options.pop(name, None)  # so does its model: a run begun under another default goes on as it was
+        options["preset"] = job.preset  # None unless given: the run's own comes back (its model: model_settings)
         checkpoint = train_step.train(train_step.TrainConfig(resume=True, **options), log=log)
         if int(load_checkpoint(checkpoint)["step"]) == before:
             kept.append("train")
